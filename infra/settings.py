@@ -1,0 +1,100 @@
+"""Typed settings built once at start-up from ``TICKETING_*`` environment variables.
+
+Each setting has a default, its unit in its name and a one-line description. An
+unknown ``TICKETING_*`` variable or a value that does not parse stops start-up with a
+message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PREFIX = "TICKETING_"
+
+
+class SettingsError(ValueError):
+    """A ``TICKETING_*`` variable is unknown or its value is invalid."""
+
+
+def _setting(default: Any, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process of the system can be tuned with."""
+
+    kafka_host: str = _setting("127.0.0.1", "Kafka broker host (loopback here).")
+    kafka_port: int = _setting(9092, "Kafka broker port; the controller uses +1.")
+    cassandra_host: str = _setting("127.0.0.1", "Cassandra contact point.")
+    cassandra_port: int = _setting(9042, "Cassandra native protocol port.")
+    cassandra_keyspace: str = _setting("ticketing", "Keyspace of the read models.")
+    command_partitions: int = _setting(8, "Partitions of the command and event topics.")
+    topic_prefix: str = _setting("ticketing", "Prefix of every topic name.")
+    agent_id: str = _setting("ticketing-inventory", "Faust app id (consumer group).")
+    agent_data_dir: str = _setting(
+        "infra/.run/agent", "Folder of the agent's local RocksDB tables."
+    )
+    agent_web_port: int = _setting(6066, "Faust worker's web port (metrics).")
+    agent_commit_interval_seconds: float = _setting(
+        0.1, "How often the agent commits its transaction."
+    )
+    agent_batch_max_commands: int = _setting(
+        2000, "Most commands the agent decides in one batch."
+    )
+    agent_batch_window_seconds: float = _setting(
+        0.005, "Longest wait to fill a batch of commands."
+    )
+    gateway_host: str = _setting("127.0.0.1", "Address the gateway listens on.")
+    gateway_port: int = _setting(8080, "Port the gateway listens on.")
+    gateway_reply_timeout_seconds: float = _setting(
+        2.0, "How long a hold request waits for its outcome before a 202."
+    )
+    availability_cache_ttl_seconds: float = _setting(
+        0.5, "How long the gateway serves an availability answer from cache."
+    )
+    projection_group: str = _setting(
+        "ticketing-projection", "Consumer group of the projection worker."
+    )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port`` of the Kafka bootstrap server."""
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``TICKETING_*`` variables, refusing unknown ones."""
+        environ = os.environ if environ is None else environ
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for name, raw in environ.items():
+            if not name.startswith(PREFIX):
+                continue
+            key = name.removeprefix(PREFIX).lower()
+            if key not in fields:
+                raise SettingsError(f"unknown setting {name}")
+            values[key] = _parse(name, raw, type(fields[key].default))
+        return cls(**values)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting."""
+        return [
+            (PREFIX + f.name.upper(), str(f.default), f.metadata["description"])
+            for f in dataclasses.fields(cls)
+        ]
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+    if isinstance(value, int | float) and value < 0:
+        raise SettingsError(f"{name}={raw!r} must not be negative")
+    return value

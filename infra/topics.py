@@ -1,0 +1,104 @@
+"""Topic names, their partition counts and configs, and our one partitioner.
+
+Producers and agents must agree on the partition of a key, so nothing relies on a
+client's default partitioner: ``partition_for`` is the only mapping, and every
+producer sets the partition explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from commands.errors import InfrastructureError
+from infra.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic we own: its name, partitions and configs."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def commands_topic(settings: Settings) -> str:
+    """Commands to the inventory agents, keyed by show/section."""
+    return f"{settings.topic_prefix}.commands"
+
+
+def events_topic(settings: Settings) -> str:
+    """Events the agents decided: the source of truth, kept forever."""
+    return f"{settings.topic_prefix}.events"
+
+
+def dead_letters_topic(settings: Settings) -> str:
+    """Records that could not be decoded or applied, with a reason header."""
+    return f"{settings.topic_prefix}.dead-letters"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic the system needs, with explicit partitions and configs."""
+    partitions = settings.command_partitions
+    return [
+        TopicSpec(
+            commands_topic(settings),
+            partitions,
+            {"retention.ms": str(7 * DAY_MS), "min.insync.replicas": "1"},
+        ),
+        TopicSpec(
+            events_topic(settings),
+            partitions,
+            {"retention.ms": "-1", "min.insync.replicas": "1"},
+        ),
+        TopicSpec(
+            dead_letters_topic(settings),
+            partitions,
+            {"retention.ms": str(28 * DAY_MS)},
+        ),
+    ]
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition of an inventory key: a stable hash, the same in every process."""
+    # TODO(limit): the routing table that moves hot sections comes with the
+    # operations issue; until then the hash alone decides.
+    return zlib.crc32(key.encode()) % partitions
+
+
+def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> list[str]:
+    """Create missing topics; existing ones are left as they are. Returns created."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    try:
+        existing = admin.list_topics(timeout=timeout_seconds).topics
+    except KafkaException as exc:
+        raise InfrastructureError(
+            f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}"
+        ) from exc
+
+    missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(s.name, s.partitions, 1, config=s.config) for s in missing],
+        operation_timeout=timeout_seconds,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_seconds)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise InfrastructureError(f"cannot create topic {name}: {exc}") from exc
+    logger.info("topics created", extra={"topics": created})
+    return created

@@ -1,0 +1,210 @@
+"""The inventory agent: one writer per command partition, state in a RocksDB table.
+
+The agent owns no rules. It decodes a batch of commands from one partition, hands
+them to the pure core in log order, writes the core's changed state entries to the
+``section_entry_to_value`` table and the resulting events to the event topic, all
+inside the partition's Kafka transaction. Undecodable records go to dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+from faust.streams import _current_event as stream_event_context
+
+from commands.errors import CodecError
+from commands.inventory import PartitionInventory, SectionInventory, section_key
+from commands.model import Command, Event
+from infra.settings import Settings
+from infra.topics import commands_topic, dead_letters_topic, events_topic
+from schemas.codec import decode_commands, encode_events, event_headers
+from streams.eos import CommitGate
+from streams.transactional import send_in_transaction
+
+logger = logging.getLogger(__name__)
+
+ENTRY_SEPARATOR = "\x1f"
+TABLE_NAME = "section_entry_to_value"
+
+
+def table_key(key: str, entry: str) -> bytes:
+    """Table key of one state entry of a section."""
+    return f"{key}{ENTRY_SEPARATOR}{entry}".encode()
+
+
+def sections_from_table(items: Iterable[tuple[bytes, bytes]]) -> PartitionInventory:
+    """Rebuild the in-memory inventory from the table's committed entries."""
+    entries: dict[str, dict[str, Any]] = defaultdict(dict)
+    for raw_key, raw_value in items:
+        key, _, entry = raw_key.decode().partition(ENTRY_SEPARATOR)
+        entries[key][entry] = orjson.loads(raw_value)
+    return PartitionInventory(
+        {key: SectionInventory.restore(found) for key, found in entries.items()}
+    )
+
+
+def wipe_local_state(settings: Settings) -> None:
+    """Drop local RocksDB files so tables rebuild from the committed changelog.
+
+    RocksDB may keep writes of a transaction that aborted when the worker died;
+    the changelog, read with read_committed, holds only what committed.
+    """
+    # TODO(limit): a full changelog read on every start; with millions of entries
+    # per partition, keep the files and verify their offsets instead.
+    shutil.rmtree(Path(settings.agent_data_dir), ignore_errors=True)
+
+
+class InventoryWriter:
+    """Feeds the core and persists what it decided; one per worker process."""
+
+    def __init__(self, app: faust.App, settings: Settings, table: Any) -> None:
+        self.app = app
+        self.settings = settings
+        self.table = table
+        self.gate = CommitGate(app)
+        self.inventory: PartitionInventory | None = None
+        self.commands_topic = commands_topic(settings)
+        self.events_topic = events_topic(settings)
+        self.dead_letters_topic = dead_letters_topic(settings)
+
+    def forget_state(self) -> None:
+        """Reload from the table at the next batch (after a rebalance)."""
+        self.inventory = None
+
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        """Decide one batch of records from one partition, atomically."""
+        self.gate.install()
+        async with self.gate.lock:
+            if self.inventory is None:
+                self.inventory = sections_from_table(self.table.items())
+            partition = batch[0].message.partition
+            # Tables find the partition of a write through faust's current event;
+            # take_events yields outside of it, so name the batch's last event.
+            stream_event_context.set(weakref.ref(batch[-1]))
+
+            commands: list[Command] = []
+            for event in batch:
+                commands.extend(await self._decode_or_dead_letter(event, partition))
+
+            decided = self.inventory.decide_all(commands)
+            self._persist(self.inventory)
+            await self._send_events(decided, partition)
+
+            await self.gate.flush_buffered_sends()
+            for event in batch:
+                event.ack()
+
+    async def _decode_or_dead_letter(
+        self, event: faust.EventT, partition: int
+    ) -> list[Command]:
+        message = event.message
+        try:
+            return decode_commands(message.value, message.headers)
+        except CodecError as exc:
+            logger.warning(
+                "poison command sent to dead letters",
+                extra={
+                    "topic": message.topic,
+                    "partition": partition,
+                    "offset": message.offset,
+                    "reason": exc.reason,
+                },
+            )
+            await send_in_transaction(
+                self.app,
+                source_topic=self.commands_topic,
+                partition=partition,
+                topic=self.dead_letters_topic,
+                key=message.key or b"",
+                value=message.value or b"",
+                headers=[
+                    ("reason", exc.reason.encode()),
+                    ("error", str(exc).encode()),
+                    ("source-topic", message.topic.encode()),
+                    ("source-partition", str(partition).encode()),
+                    ("source-offset", str(message.offset).encode()),
+                ],
+            )
+            return []
+
+    def _persist(self, inventory: PartitionInventory) -> None:
+        for key, changes in inventory.drain_changes().items():
+            for entry, value in changes.items():
+                if value is None:
+                    self.table.pop(table_key(key, entry), None)
+                else:
+                    self.table[table_key(key, entry)] = orjson.dumps(value)
+
+    async def _send_events(self, events: Sequence[Event], partition: int) -> None:
+        by_section: dict[str, list[Event]] = defaultdict(list)
+        for event in events:
+            by_section[section_key(event.show_id, event.section_id)].append(event)
+        headers = event_headers()
+        for key, section_events in by_section.items():
+            await send_in_transaction(
+                self.app,
+                source_topic=self.commands_topic,
+                partition=partition,
+                topic=self.events_topic,
+                key=key.encode(),
+                value=encode_events(section_events),
+                headers=headers,
+            )
+
+
+def create_app(settings: Settings) -> faust.App:
+    """The Faust app of the inventory agent, with its topic, table and agent."""
+    app = faust.App(
+        settings.agent_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=settings.agent_data_dir,
+        processing_guarantee="exactly_once",
+        topic_partitions=settings.command_partitions,
+        topic_allow_declare=True,
+        broker_commit_interval=settings.agent_commit_interval_seconds,
+        web_enabled=False,
+        web_port=settings.agent_web_port,
+        producer_linger_ms=1,
+    )
+    source = app.topic(
+        commands_topic(settings),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.command_partitions,
+    )
+    table = app.Table(
+        TABLE_NAME,
+        partitions=settings.command_partitions,
+        key_type=bytes,
+        value_type=bytes,
+        options={"driver": "rocksdict"},
+    )
+    # Faust derives a table's codec from Records only (json otherwise); our values
+    # are already bytes, so the changelog must carry them untouched.
+    table.key_serializer = table.value_serializer = "raw"
+    writer = InventoryWriter(app, settings, table)
+
+    @app.agent(source, isolated_partitions=True, name="inventory")
+    async def inventory(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(
+            settings.agent_batch_max_commands, settings.agent_batch_window_seconds
+        ):
+            await writer.process(batch)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        writer.forget_state()
+
+    app.inventory_writer = writer  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,41 @@
+"""Sends that join the transaction of the partition being processed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+
+import faust
+from aiokafka.structs import RecordMetadata
+
+
+def transactional_id(app: faust.App, source_topic: str, partition: int) -> str:
+    """The transactional id faust uses for one partition of a source topic."""
+    group = app.assignor.group_for_topic(source_topic)
+    return f"{app.conf.id}-{group}-{partition}"
+
+
+async def send_in_transaction(
+    app: faust.App,
+    *,
+    source_topic: str,
+    partition: int,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    headers: Sequence[tuple[str, bytes]],
+) -> Awaitable[RecordMetadata]:
+    """Send to ``topic`` at ``partition`` inside the source partition's transaction.
+
+    Faust picks a transaction by the destination partition and only for topics the
+    app consumes; events go to a topic the agent does not consume, so the id is
+    taken from the source partition, whose offsets commit in the same transaction.
+    """
+    return await app.producer.send(
+        topic,
+        key,
+        value,
+        partition,
+        None,
+        list(headers),
+        transactional_id=transactional_id(app, source_topic, partition),
+    )
