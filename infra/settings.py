@@ -28,6 +28,7 @@ def _setting(default: Any, description: str) -> Any:
 class Settings:
     """Everything a process of the system can be tuned with."""
 
+    log_level: str = _setting("INFO", "Lowest level of log lines written.")
     kafka_host: str = _setting("127.0.0.1", "Kafka broker host (loopback here).")
     kafka_port: int = _setting(9092, "Kafka broker port; the controller uses +1.")
     cassandra_host: str = _setting("127.0.0.1", "Cassandra contact point.")
@@ -42,6 +43,9 @@ class Settings:
     agent_web_port: int = _setting(6066, "Faust worker's web port (metrics).")
     agent_commit_interval_seconds: float = _setting(
         0.1, "How often the agent commits its transaction."
+    )
+    agent_session_timeout_seconds: float = _setting(
+        10.0, "How long a dead worker keeps its partitions before a rebalance."
     )
     agent_batch_max_commands: int = _setting(
         2000, "Most commands the agent decides in one batch."

@@ -171,6 +171,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.command_partitions,
         topic_allow_declare=True,
         broker_commit_interval=settings.agent_commit_interval_seconds,
+        broker_session_timeout=settings.agent_session_timeout_seconds,
+        broker_heartbeat_interval=1.0,
         web_enabled=False,
         web_port=settings.agent_web_port,
         producer_linger_ms=1,

@@ -1,0 +1,97 @@
+"""The ``ticketing`` command: services, processes of the system, and the on-sale."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from commands.errors import TicketingError
+from infra.logs import configure as configure_logging
+from infra.settings import Settings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticketing", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    services = commands.add_parser("services", help="local Kafka and Cassandra")
+    services.add_argument("action", choices=("up", "down", "status"))
+    services.add_argument("--reset", action="store_true", help="wipe data on up")
+
+    commands.add_parser("topics", help="create missing topics")
+    commands.add_parser("agent", help="run the inventory agent (Faust worker)")
+    commands.add_parser("projection", help="run the projection worker")
+    commands.add_parser("gateway", help="run the HTTP gateway")
+    commands.add_parser("settings", help="list every TICKETING_* setting")
+
+    onsale = commands.add_parser("onsale", help="run a real on-sale and report")
+    onsale.add_argument("--buyers", type=int, default=6000)
+    onsale.add_argument("--reserved-rows", type=int, default=20)
+    onsale.add_argument("--seats-per-row", type=int, default=50)
+    onsale.add_argument("--ga-capacity", type=int, default=2000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ticketing`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"ticketing: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        return _dispatch(args, settings)
+    except TicketingError as exc:
+        print(f"ticketing: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "services":
+        from infra import services
+
+        return services.main([args.action] + (["--reset"] if args.reset else []))
+    if args.command == "topics":
+        from infra.topics import ensure_topics
+
+        print("created:", ", ".join(ensure_topics(settings)) or "nothing")
+        return 0
+    if args.command == "agent":
+        from streams.worker import run
+
+        run(settings)
+        return 0
+    if args.command == "projection":
+        from projections.worker import main as projection_main
+
+        projection_main(settings)
+        return 0
+    if args.command == "gateway":
+        from gateway.app import run as gateway_run
+
+        gateway_run(settings)
+        return 0
+    if args.command == "settings":
+        for name, default, description in Settings.describe():
+            print(f"{name:<44} {default:<22} {description}")
+        return 0
+    from infra.onsale import OnsalePlan
+    from infra.onsale import run as onsale_run
+
+    plan = OnsalePlan(
+        reserved_rows=args.reserved_rows,
+        seats_per_row=args.seats_per_row,
+        ga_capacity=args.ga_capacity,
+        buyers=args.buyers,
+    )
+    return onsale_run(plan)
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

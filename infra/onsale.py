@@ -1,0 +1,338 @@
+"""The main job: a real on-sale against the running system, with a report.
+
+It starts what is not running (Kafka, Cassandra, the agent, the projection worker,
+the gateway), creates a show with a reserved and a GA section, lets thousands of
+simulated buyers hit the gateway over HTTP at once (more buyers than places, many
+wanting the same seats), waits for the read model to catch up, and prints what
+happened, with oversold counted independently from the event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from infra.settings import Settings
+
+
+@dataclass(frozen=True)
+class OnsalePlan:
+    """The shape of the sale: places, buyers and how hard they collide."""
+
+    reserved_rows: int = 20
+    seats_per_row: int = 50
+    ga_capacity: int = 2000
+    buyers: int = 6000
+    hot_rows: int = 5
+    max_connections: int = 400
+    hold_ttl_seconds: int = 600
+    seed: int = 7
+
+
+@dataclass
+class BuyerResult:
+    """What one buyer got, and how long the hold request took end to end."""
+
+    outcome: str
+    latency_seconds: float
+
+
+@dataclass
+class Progress:
+    """Counters the progress line and the report read."""
+
+    started: int = 0
+    finished: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def show_document(show_id: str, plan: OnsalePlan) -> dict[str, Any]:
+    """The admin request that creates the show."""
+    rows = [
+        {"label": f"R{r + 1}", "seats": [str(n + 1) for n in range(plan.seats_per_row)]}
+        for r in range(plan.reserved_rows)
+    ]
+    return {
+        "show_id": show_id,
+        "hold_ttl_seconds": plan.hold_ttl_seconds,
+        "max_tickets_per_buyer": 4,
+        "sections": [
+            {"section_id": "stalls", "kind": "reserved", "rows": rows},
+            {
+                "section_id": "floor",
+                "kind": "general_admission",
+                "capacity": plan.ga_capacity,
+            },
+        ],
+    }
+
+
+def buyer_request(index: int, plan: OnsalePlan, rng: random.Random) -> tuple[str, dict]:
+    """Section and body of one buyer's hold: front rows are wanted by many."""
+    buyer_id = f"buyer-{index}"
+    if index % 2 == 0:
+        rows = plan.hot_rows if rng.random() < 0.7 else plan.reserved_rows
+        row = rng.randrange(rows) + 1
+        first = rng.randrange(plan.seats_per_row - 1) + 1
+        count = rng.choice((1, 2, 2))
+        seats = [f"R{row}-{first + i}" for i in range(count)]
+        return "stalls", {"buyer_id": buyer_id, "seat_ids": seats}
+    return "floor", {"buyer_id": buyer_id, "quantity": rng.choice((1, 2))}
+
+
+async def one_buyer(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    show_id: str,
+    section_id: str,
+    body: dict,
+    progress: Progress,
+) -> BuyerResult:
+    """Ask for a hold like a mobile client: retry with the same key, then poll."""
+    key = uuid.uuid4().hex
+    url = f"{base_url}/v1/shows/{show_id}/sections/{section_id}/holds"
+    progress.started += 1
+    started = time.perf_counter()
+    outcome = "error"
+    for _attempt in range(5):
+        try:
+            async with session.post(
+                url, json=body, headers={"Idempotency-Key": key}
+            ) as response:
+                payload = await response.json(content_type=None)
+                if response.status == 202:
+                    outcome = await _poll(session, base_url, response, payload)
+                else:
+                    outcome = _outcome_of(response.status, payload)
+                break
+        except (TimeoutError, aiohttp.ClientError):
+            await asyncio.sleep(0.2)
+    progress.finished += 1
+    progress.outcomes[outcome] += 1
+    return BuyerResult(outcome, time.perf_counter() - started)
+
+
+def _outcome_of(status: int, payload: dict) -> str:
+    if status == 201:
+        return "held"
+    problem_type = str(payload.get("type", "")).rsplit("/", 1)[-1]
+    return problem_type or f"http-{status}"
+
+
+async def _poll(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    response: aiohttp.ClientResponse,
+    payload: dict,
+) -> str:
+    location = response.headers.get("Location") or f"/v1/holds/{payload['hold_id']}"
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        async with session.get(base_url + location) as polled:
+            body = await polled.json(content_type=None)
+            if polled.status != 202 and polled.status != 404:
+                return _outcome_of(polled.status, body)
+    return "pending"
+
+
+async def report_progress(progress: Progress, total: int, every: float = 1.0) -> None:
+    """Print one line per interval while buyers are at work."""
+    started = time.monotonic()
+    while progress.finished < total:
+        await asyncio.sleep(every)
+        held = progress.outcomes["held"]
+        print(
+            f"  {time.monotonic() - started:5.1f} s  buyers done "
+            f"{progress.finished}/{total}  held {held}  "
+            f"refused {progress.finished - held}",
+            flush=True,
+        )
+
+
+async def run_buyers(
+    base_url: str, show_id: str, plan: OnsalePlan
+) -> tuple[list[BuyerResult], float]:
+    """All buyers at once; returns their results and the wall time taken."""
+    rng = random.Random(plan.seed)
+    requests = [buyer_request(i, plan, rng) for i in range(plan.buyers)]
+    progress = Progress()
+    connector = aiohttp.TCPConnector(limit=plan.max_connections)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        ticker = asyncio.create_task(report_progress(progress, plan.buyers))
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                one_buyer(session, base_url, show_id, section, body, progress)
+                for section, body in requests
+            )
+        )
+        elapsed = time.perf_counter() - started
+        ticker.cancel()
+    return list(results), elapsed
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which ``fraction`` of the sorted values fall."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def latency_line(results: list[BuyerResult]) -> str:
+    """p50/p99/max hold latency in milliseconds."""
+    values = [r.latency_seconds * 1000 for r in results]
+    return (
+        f"p50 {percentile(values, 0.50):.0f} ms, p99 {percentile(values, 0.99):.0f} ms"
+        f", max {max(values):.0f} ms, mean {statistics.fmean(values):.0f} ms"
+    )
+
+
+def settings_for_run() -> Settings:
+    """Settings from the environment (``TICKETING_*``)."""
+    return Settings.from_env()
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+async def _availability(base_url: str, show_id: str) -> dict[str, Any] | None:
+    async with aiohttp.ClientSession() as session:
+        url = f"{base_url}/v1/shows/{show_id}/availability"
+        async with session.get(url) as response:
+            if response.status != 200:
+                return None
+            return dict(await response.json())
+
+
+async def _create_show(base_url: str, document: dict[str, Any]) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base_url}/v1/shows", json=document) as response:
+            await response.read()
+            return response.status
+
+
+def _wait_for(what: str, check: Any, timeout_seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_seconds:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} did not happen within {timeout_seconds:.0f} s")
+
+
+def run(plan: OnsalePlan) -> int:
+    """Run the on-sale end to end and print the report; 0 when nothing oversold."""
+    from infra import processes, services
+    from infra.topics import ensure_topics
+    from projections.ledger import audit_show
+    from projections.reader import connect
+    from projections.schema import ensure_schema
+
+    settings = settings_for_run()
+    print("== services", flush=True)
+    services.up()
+    ensure_topics(settings)
+    cluster, session = connect(settings)
+    ensure_schema(session, settings.cassandra_keyspace)
+    cluster.shutdown()
+
+    print("== starting agent, projection worker and gateway", flush=True)
+    managed = [processes.start(role) for role in ("agent", "projection", "gateway")]
+    base_url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    try:
+        return _sale(plan, settings, base_url, managed, audit_show)
+    finally:
+        for item in reversed(managed):
+            item.stop()
+
+
+def _sale(
+    plan: OnsalePlan,
+    settings: Settings,
+    base_url: str,
+    managed: list[Any],
+    audit_show: Any,
+) -> int:
+    from infra import processes
+
+    processes.wait_until(
+        "gateway", lambda: _http_ok(f"{base_url}/healthz"), managed, 60
+    )
+    show_id = f"onsale-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    document = show_document(show_id, plan)
+    places = plan.reserved_rows * plan.seats_per_row + plan.ga_capacity
+    print(f"== show {show_id}: {places} places, {plan.buyers} buyers", flush=True)
+    status = asyncio.run(_create_show(base_url, document))
+    if status not in (201, 202):
+        print(f"creating the show failed with HTTP {status}")
+        return 1
+    seconds = processes.wait_until(
+        "show in the read model",
+        lambda: asyncio.run(_availability(base_url, show_id)) is not None,
+        managed,
+        120,
+    )
+    print(f"   show visible in the read model after {seconds:.1f} s", flush=True)
+
+    print("== buyers at the gate", flush=True)
+    results, elapsed = asyncio.run(run_buyers(base_url, show_id, plan))
+
+    print("== auditing the event log and waiting for the read model", flush=True)
+    ledger = audit_show(settings, show_id)
+    held_in_log = sum(ledger.held_by_section.values())
+    lag_seconds = _wait_for(
+        "read model catching up",
+        lambda: _held_in_read_model(base_url, show_id) == held_in_log,
+        120,
+    )
+    print_report(plan, places, results, elapsed, ledger, lag_seconds)
+    return 0 if ledger.oversold == 0 else 2
+
+
+def _held_in_read_model(base_url: str, show_id: str) -> int:
+    view = asyncio.run(_availability(base_url, show_id)) or {"sections": []}
+    return sum(int(section["held"]) for section in view["sections"])
+
+
+def print_report(
+    plan: OnsalePlan,
+    places: int,
+    results: list[BuyerResult],
+    elapsed: float,
+    ledger: Any,
+    lag_seconds: float,
+) -> None:
+    """The on-sale report: places, holds, refusals, oversold, latency, throughput."""
+    outcomes = Counter(r.outcome for r in results)
+    held_places = sum(ledger.held_by_section.values())
+    print("\n== on-sale report")
+    print(f"places                 {places}")
+    print(f"buyers                 {plan.buyers}")
+    print(f"holds placed (gateway) {outcomes['held']}")
+    print(f"holds placed (log)     {ledger.holds_placed}, places held {held_places}")
+    for reason, count in sorted(ledger.rejected_by_reason.items()):
+        print(f"rejected: {reason:<13} {count}")
+    for outcome, count in sorted(outcomes.items()):
+        if outcome != "held":
+            print(f"gateway answer {outcome:<12} {count}")
+    print(f"OVERSOLD (event log)   {ledger.oversold}")
+    print(f"hold latency           {latency_line(results)}")
+    print(f"throughput             {len(results) / elapsed:.0f} hold requests/s")
+    print(f"read model caught up   {lag_seconds:.1f} s after the last answer")
