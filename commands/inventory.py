@@ -36,6 +36,7 @@ EntryValue = Any
 META_ENTRY = "meta"
 CLOCK_ENTRY = "clock"
 HOLD_ENTRY_PREFIX = "hold:"
+PLACED_ENTRY_PREFIX = "placed:"
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class SectionInventory:
     _held_count: int = 0
     _buyer_places: dict[str, int] = field(default_factory=dict)
     _expiries: list[tuple[int, str]] = field(default_factory=list)
+    _placed_ids: set[str] = field(default_factory=set)
     _dirty: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -96,8 +98,10 @@ class SectionInventory:
         events: list[Event] = list(self._lapsed_holds(command.command_id, now_ms))
         for event in events:
             self.apply(event)
+        self.clock_ms = now_ms
+        self._dirty.add(CLOCK_ENTRY)
 
-        if command.command_id in self.holds:
+        if command.command_id in self._placed_ids:
             # TODO(limit): a redelivered hold gives no event and no answer of its own;
             # idempotent replies across sections and restarts come with the
             # idempotency-key store of the core issue.
@@ -120,8 +124,6 @@ class SectionInventory:
             placed = self._placed(command, now_ms)
             self.apply(placed)
             events.append(placed)
-        self.clock_ms = now_ms
-        self._dirty.add(CLOCK_ENTRY)
         return events
 
     def _refusal(self, command: PlaceHold) -> tuple[RejectionReason, str] | None:
@@ -198,6 +200,11 @@ class SectionInventory:
             self._remove_hold(event.hold_id)
 
     def _add_hold(self, hold: OpenHold) -> None:
+        # TODO(limit): ids of placed holds are kept for the life of the section so
+        # a redelivery never places twice; past ~1M holds per section (~100 MB),
+        # bound them by the command topic's retention.
+        self._placed_ids.add(hold.hold_id)
+        self._dirty.add(PLACED_ENTRY_PREFIX + hold.hold_id)
         self.holds[hold.hold_id] = hold
         self._free_seats.difference_update(hold.seat_ids)
         self._held_count += hold.quantity
@@ -229,6 +236,8 @@ class SectionInventory:
             return _meta_entry(self)
         if name == CLOCK_ENTRY:
             return self.clock_ms
+        if name.startswith(PLACED_ENTRY_PREFIX):
+            return 1
         hold = self.holds.get(name.removeprefix(HOLD_ENTRY_PREFIX))
         if hold is None:
             return None
@@ -246,6 +255,8 @@ class SectionInventory:
             clock_ms=entries.get(CLOCK_ENTRY, 0),
         )
         for name, value in sorted(entries.items()):
+            if name.startswith(PLACED_ENTRY_PREFIX) and value is not None:
+                section._placed_ids.add(name.removeprefix(PLACED_ENTRY_PREFIX))
             if name.startswith(HOLD_ENTRY_PREFIX) and value is not None:
                 buyer_id, seat_ids, quantity, expires_at_ms = value
                 hold_id = name.removeprefix(HOLD_ENTRY_PREFIX)

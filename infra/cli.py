@@ -73,8 +73,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "gateway":
         from gateway.app import run as gateway_run
+        from projections.reader import AvailabilityReader, connect
 
-        gateway_run(settings)
+        cluster, session = connect(settings)
+        try:
+            gateway_run(
+                settings, AvailabilityReader(session, settings.cassandra_keyspace)
+            )
+        finally:
+            cluster.shutdown()
         return 0
     if args.command == "settings":
         for name, default, description in Settings.describe():

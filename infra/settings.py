@@ -32,6 +32,21 @@ class Settings:
     kafka_host: str = _setting("127.0.0.1", "Kafka broker host (loopback here).")
     kafka_port: int = _setting(9092, "Kafka broker port; the controller uses +1.")
     cassandra_host: str = _setting("127.0.0.1", "Cassandra contact point.")
+    cassandra_storage_port: int = _setting(7000, "Cassandra inter-node port.")
+    cassandra_jmx_port: int = _setting(7199, "Cassandra JMX port; 0 turns JMX off.")
+    kafka_heap: str = _setting("512m", "Kafka JVM heap (-Xms and -Xmx).")
+    cassandra_heap_min: str = _setting("512m", "Cassandra JVM initial heap.")
+    cassandra_heap_max: str = _setting("1g", "Cassandra JVM maximum heap.")
+    kafka_start_timeout_seconds: float = _setting(
+        90.0, "How long to wait for Kafka to answer after launch."
+    )
+    cassandra_start_timeout_seconds: float = _setting(
+        240.0, "How long to wait for Cassandra to answer CQL after launch."
+    )
+    service_stop_timeout_seconds: float = _setting(
+        30.0, "Grace period after SIGTERM before a service is killed."
+    )
+    java: str = _setting("", "Java binary for the services; empty: find Java 17.")
     cassandra_port: int = _setting(9042, "Cassandra native protocol port.")
     cassandra_keyspace: str = _setting("ticketing", "Keyspace of the read models.")
     command_partitions: int = _setting(8, "Partitions of the command and event topics.")

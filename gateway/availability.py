@@ -1,0 +1,109 @@
+"""Availability answers from the projections, cached briefly and coalesced.
+
+Concurrent requests for the same show share one source call (a dict of in-flight
+futures); a rendered answer (body and weak ETag) is then served for
+``ttl_seconds``, empty answers included, so a spike on one show costs one read per
+TTL per gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from gateway.ports import AvailabilitySource
+
+MAX_CACHED_SHOWS: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityView:
+    """A rendered answer: the JSON body, its weak ETag, whether the show exists."""
+
+    body: bytes
+    etag: str
+    found: bool
+
+
+def render(show_id: str, rows: Sequence[Any]) -> AvailabilityView:
+    """Render source rows as the public body, sections ordered by id."""
+    sections = [
+        {
+            "section_id": row.section_id,
+            "kind": str(row.kind),
+            "capacity": row.capacity,
+            "free": row.free,
+            "held": row.held,
+            "sold": row.sold,
+        }
+        for row in sorted(rows, key=lambda row: row.section_id)
+    ]
+    body = orjson.dumps({"show_id": show_id, "sections": sections})
+    tag = hashlib.blake2b(body, digest_size=12).hexdigest()
+    return AvailabilityView(body, f'W/"{tag}"', bool(sections))
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header matches an ETag (weak comparison)."""
+    if not if_none_match:
+        return False
+    wanted = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+class AvailabilityCache:
+    """A TTL cache with request coalescing in front of an availability source."""
+
+    def __init__(
+        self,
+        source: AvailabilitySource,
+        ttl_seconds: float,
+        max_shows: int = MAX_CACHED_SHOWS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._ttl_seconds = ttl_seconds
+        self._max_shows = max_shows
+        self._clock = clock
+        self._cached: OrderedDict[str, tuple[float, AvailabilityView]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[AvailabilityView]] = {}
+
+    async def get(self, show_id: str) -> AvailabilityView:
+        """The show's availability, from cache, an in-flight read or a new one."""
+        cached = self._cached.get(show_id)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        loading = self._loading.get(show_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(show_id))
+            self._loading[show_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(show_id, done))
+        # A cancelled caller must not cancel the read the others share.
+        return await asyncio.shield(loading)
+
+    async def _load(self, show_id: str) -> AvailabilityView:
+        """Read and render one show, then cache the answer."""
+        view = render(show_id, await self._source.by_show(show_id))
+        self._cached.pop(show_id, None)
+        self._cached[show_id] = (self._clock() + self._ttl_seconds, view)
+        while len(self._cached) > self._max_shows:
+            self._cached.popitem(last=False)
+        return view
+
+    def _loaded(self, show_id: str, done: asyncio.Future[AvailabilityView]) -> None:
+        """Drop a finished read from the in-flight table."""
+        if self._loading.get(show_id) is done:
+            del self._loading[show_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here, raised to every caller by shield

@@ -1,0 +1,110 @@
+"""The loop-side record of command outcomes: waiting futures and recent events.
+
+Callers ``expect`` a command id before they send the command, so no outcome can slip
+past them; a bounded LRU keeps recent outcomes by command id for retries and
+``GET /v1/holds/{id}``. Everything here runs on the event loop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Final
+
+from commands.model import (
+    Event,
+    HoldPlaced,
+    HoldRejected,
+    SectionCreated,
+    SectionRejected,
+)
+from gateway.ports import Settled
+
+RECENT_OUTCOMES: Final = 100_000
+
+
+def hold_verdict(events: Sequence[Event]) -> HoldPlaced | HoldRejected | None:
+    """The event that answers a PlaceHold, if it arrived."""
+    for event in events:
+        if isinstance(event, HoldPlaced | HoldRejected):
+            return event
+    return None
+
+
+def has_hold_verdict(events: Sequence[Event]) -> bool:
+    """Whether a PlaceHold has been answered."""
+    return hold_verdict(events) is not None
+
+
+def section_verdicts(
+    events: Sequence[Event],
+) -> dict[str, SectionCreated | SectionRejected]:
+    """The latest SectionCreated or SectionRejected of each section."""
+    return {
+        event.section_id: event
+        for event in events
+        if isinstance(event, SectionCreated | SectionRejected)
+    }
+
+
+class OutcomeBook:
+    """Futures waiting on command ids, and the recent outcomes; loop thread only."""
+
+    def __init__(self, capacity: int = RECENT_OUTCOMES) -> None:
+        self._capacity = capacity
+        self._recent: OrderedDict[str, list[Event]] = OrderedDict()
+        self._waiting: dict[str, list[tuple[asyncio.Future[list[Event]], Settled]]] = {}
+
+    def expect(
+        self, command_id: str, is_settled: Settled | None = None
+    ) -> asyncio.Future[list[Event]]:
+        """A future of the command's events, already resolved if they are known."""
+        settled = is_settled or has_hold_verdict
+        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+        known = self.outcome(command_id)
+        if known is not None and settled(known):
+            future.set_result(known)
+            return future
+        self._waiting.setdefault(command_id, []).append((future, settled))
+        return future
+
+    def forget(
+        self, command_id: str, future: asyncio.Future[list[Event]] | None = None
+    ) -> None:
+        """Stop waiting for one future of a command id, or for all of them."""
+        waiting = self._waiting.pop(command_id, [])
+        kept = [(f, s) for f, s in waiting if future is not None and f is not future]
+        if kept:
+            self._waiting[command_id] = kept
+
+    def outcome(self, command_id: str) -> list[Event] | None:
+        """The events recently seen for a command id, if any."""
+        events = self._recent.get(command_id)
+        if events is not None:
+            self._recent.move_to_end(command_id)
+            return list(events)
+        return None
+
+    def settle(self, batch: dict[str, list[Event]]) -> None:
+        """Record new events by command id and resolve the waiters they answer."""
+        for command_id, events in batch.items():
+            known = self._remember(command_id, events)
+            waiting = self._waiting.pop(command_id, None)
+            if not waiting:
+                continue
+            still = [(f, s) for f, s in waiting if not f.done() and not s(known)]
+            for future, settled in waiting:
+                if not future.done() and settled(known):
+                    future.set_result(list(known))
+            if still:
+                self._waiting[command_id] = still
+
+    def _remember(self, command_id: str, events: list[Event]) -> list[Event]:
+        """Append events to a command's outcome, evicting the least recent."""
+        known = self._recent.pop(command_id, [])
+        known.extend(events)
+        self._recent[command_id] = known
+        while len(self._recent) > self._capacity:
+            self._recent.popitem(last=False)
+        return known

@@ -1,0 +1,16 @@
+"""Typed keys of the dependencies the app hands its handlers."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from gateway.availability import AvailabilityCache
+from gateway.ports import CommandSender, OutcomeSource
+
+BUS: Final = web.AppKey("bus", CommandSender)
+OUTCOMES: Final = web.AppKey("outcomes", OutcomeSource)
+AVAILABILITY: Final = web.AppKey("availability", AvailabilityCache)
+REPLY_TIMEOUT: Final = web.AppKey("reply_timeout_seconds", float)
+PARTITIONS: Final = web.AppKey("command_partitions", int)

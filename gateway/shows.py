@@ -1,0 +1,157 @@
+"""Show routes: create a show's sections, one CreateShow per partition they live on.
+
+Each partition's command id is derived from the show and the partition, so a retry
+of the same request maps to the same commands and is answered from the outcomes
+already seen, without sending again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from aiohttp import web
+
+from commands.inventory import section_key
+from commands.model import CreateShow, Event, SectionCreated, SectionRejected
+from gateway.book import section_verdicts
+from gateway.deps import BUS, OUTCOMES, PARTITIONS, REPLY_TIMEOUT
+from gateway.http import json_response, read_body
+from gateway.ports import Settled
+from gateway.problems import REJECTION_SLUGS, HttpProblem
+from gateway.validation import ShowRequest, parse_json, parse_show
+from infra.topics import partition_for
+
+SHOW_BODY_LIMIT_BYTES: Final = 1024 * 1024
+PENDING_RETRY_AFTER_SECONDS: Final = 1
+
+
+def show_command_id(show_id: str, partition: int) -> str:
+    """The command id of a show's CreateShow on one partition."""
+    return hashlib.sha256(f"{show_id}\x00{partition}".encode()).hexdigest()[:32]
+
+
+def create_show_commands(
+    show: ShowRequest, partitions: int, issued_at_ms: int
+) -> list[tuple[str, CreateShow]]:
+    """One (key, CreateShow) per partition, holding only that partition's sections.
+
+    The key is the first section's key, so it routes to the command's partition.
+    """
+    by_partition: dict[int, list[Any]] = {}
+    for spec in show.sections:
+        partition = partition_for(
+            section_key(show.show_id, spec.section_id), partitions
+        )
+        by_partition.setdefault(partition, []).append(spec)
+    return [
+        (
+            section_key(show.show_id, specs[0].section_id),
+            CreateShow(
+                command_id=show_command_id(show.show_id, partition),
+                issued_at_ms=issued_at_ms,
+                show_id=show.show_id,
+                hold_ttl_seconds=show.hold_ttl_seconds,
+                max_tickets_per_buyer=show.max_tickets_per_buyer,
+                sections=tuple(specs),
+            ),
+        )
+        for partition, specs in sorted(by_partition.items())
+    ]
+
+
+def every_section_answered(command: CreateShow) -> Settled:
+    """A predicate: each section of the command has a verdict."""
+    wanted = {spec.section_id for spec in command.sections}
+
+    def settled(events: Sequence[Event]) -> bool:
+        return wanted <= section_verdicts(events).keys()
+
+    return settled
+
+
+def availability_location(show_id: str) -> str:
+    """Where a show's sections can be read."""
+    return f"/v1/shows/{show_id}/availability"
+
+
+async def create_show(request: web.Request) -> web.Response:
+    """POST /v1/shows (admin)."""
+    # TODO(limit): admin auth comes with the gateway issue.
+    show = parse_show(parse_json(await read_body(request, SHOW_BODY_LIMIT_BYTES)))
+    now_ms = time.time_ns() // 1_000_000
+    commands = create_show_commands(show, request.app[PARTITIONS], now_ms)
+
+    # Expect every outcome before sending; send only what is not known yet.
+    outcomes, bus = request.app[OUTCOMES], request.app[BUS]
+    futures = [
+        outcomes.expect(c.command_id, every_section_answered(c)) for _, c in commands
+    ]
+    try:
+        await asyncio.gather(
+            *(
+                bus.send(key, [command])
+                for (key, command), future in zip(commands, futures, strict=True)
+                if not future.done()
+            )
+        )
+        answers = await asyncio.wait_for(
+            asyncio.gather(*futures), request.app[REPLY_TIMEOUT]
+        )
+    except TimeoutError:
+        return _pending(show.show_id)
+    finally:
+        for (_, command), future in zip(commands, futures, strict=True):
+            outcomes.forget(command.command_id, future)
+
+    verdicts: dict[str, SectionCreated | SectionRejected] = {}
+    for events in answers:
+        verdicts.update(section_verdicts(events))
+    return _answer(show, [verdicts[spec.section_id] for spec in show.sections])
+
+
+def _answer(
+    show: ShowRequest, verdicts: list[SectionCreated | SectionRejected]
+) -> web.Response:
+    """201 if every section was created, else the refusal with each section's fate."""
+    rejected = [v for v in verdicts if isinstance(v, SectionRejected)]
+    sections = [_section_body(v) for v in verdicts]
+    if rejected:
+        names = ", ".join(v.section_id for v in rejected)
+        raise HttpProblem(
+            REJECTION_SLUGS[rejected[0].reason],
+            f"not created: {names}",
+            extensions={"sections": sections},
+        )
+    body = {"show_id": show.show_id, "sections": sections}
+    location = {"Location": availability_location(show.show_id)}
+    return json_response(body, status=201, headers=location)
+
+
+def _section_body(verdict: SectionCreated | SectionRejected) -> dict[str, Any]:
+    """The public view of one section's verdict."""
+    if isinstance(verdict, SectionRejected):
+        return {
+            "section_id": verdict.section_id,
+            "status": "rejected",
+            "reason": str(verdict.reason),
+        }
+    return {
+        "section_id": verdict.section_id,
+        "status": "created",
+        "kind": str(verdict.kind),
+        "capacity": verdict.capacity,
+        "hold_ttl_seconds": verdict.hold_ttl_seconds,
+    }
+
+
+def _pending(show_id: str) -> web.Response:
+    """202: the commands are on the log, their outcomes not back yet."""
+    headers = {
+        "Location": availability_location(show_id),
+        "Retry-After": str(PENDING_RETRY_AFTER_SECONDS),
+    }
+    return json_response({"show_id": show_id, "status": "pending"}, 202, headers)

@@ -1,0 +1,145 @@
+"""The availability read model as a pure fold of events: no I/O, no clock.
+
+Every row remembers the log position of the last event folded into it:
+``(log_offset, log_index)``, the offset of the Kafka record and the event's place in
+that record's batch. An event at or before that position is skipped, so a
+redelivered record or a replay from an older offset changes nothing, and an older
+event never overwrites a newer one. Positions are compared within one partition:
+every event of a section is keyed ``show/section`` and so lands on one partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from commands.model import (
+    Event,
+    HoldExpired,
+    HoldPlaced,
+    SectionCreated,
+    SectionKind,
+)
+
+SectionKey = tuple[str, str]
+"""A row's identity: (show_id, section_id)."""
+
+
+@dataclass(slots=True)
+class SectionAvailability:
+    """How many places of one section are held, sold and free, and as of when."""
+
+    show_id: str
+    section_id: str
+    kind: SectionKind
+    capacity: int
+    held: int
+    sold: int
+    free: int
+    hold_ttl_seconds: int
+    log_partition: int
+    log_offset: int
+    log_index: int = 0
+    updated_at_ms: int = 0
+
+    @property
+    def key(self) -> SectionKey:
+        """The row's identity."""
+        return (self.show_id, self.section_id)
+
+    def is_at_or_after(self, offset: int, index: int) -> bool:
+        """Whether the event at (offset, index) is already folded into this row."""
+        return (offset, index) <= (self.log_offset, self.log_index)
+
+
+class AvailabilityFold:
+    """Per-section availability rows built from events in log order."""
+
+    def __init__(self, rows: Iterable[SectionAvailability] = ()) -> None:
+        self._rows: dict[SectionKey, SectionAvailability] = {}
+        self._dirty: set[SectionKey] = set()
+        self.orphan_events = 0
+        """Holds for a section this fold never saw created (a gap in the log)."""
+        self.restore(rows)
+
+    def restore(self, rows: Iterable[SectionAvailability]) -> None:
+        """Adopt stored rows as they are (on start or partition assignment)."""
+        for row in rows:
+            self._rows[row.key] = row
+            self._dirty.discard(row.key)
+
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """Drop the rows of partitions this process no longer owns."""
+        gone = set(partitions)
+        for key in [k for k, r in self._rows.items() if r.log_partition in gone]:
+            del self._rows[key]
+            self._dirty.discard(key)
+
+    def row(self, show_id: str, section_id: str) -> SectionAvailability | None:
+        """The current row of a section, if it exists."""
+        return self._rows.get((show_id, section_id))
+
+    def rows(self) -> list[SectionAvailability]:
+        """Every current row."""
+        return list(self._rows.values())
+
+    def dirty_rows(self) -> list[SectionAvailability]:
+        """Rows changed since the last call, each once."""
+        dirty = [self._rows[key] for key in self._dirty]
+        self._dirty.clear()
+        return dirty
+
+    def apply(self, event: Event, partition: int, offset: int, index: int = 0) -> bool:
+        """Fold one event at its log position; False if it was already folded.
+
+        ``index`` is the event's place in the batch of its Kafka record.
+        """
+        key = (event.show_id, event.section_id)
+        row = self._rows.get(key)
+        if row is not None and row.is_at_or_after(offset, index):
+            return False
+
+        if isinstance(event, SectionCreated):
+            row = self._created(row, event, partition)
+        elif row is None:
+            # Rejections of unknown sections are expected and change nothing here.
+            if isinstance(event, HoldPlaced | HoldExpired):
+                self.orphan_events += 1
+            return True
+        elif isinstance(event, HoldPlaced):
+            row.held += event.quantity
+        elif isinstance(event, HoldExpired):
+            row.held -= event.quantity
+        # HoldRejected and SectionRejected only move the row's position.
+
+        row.free = row.capacity - row.held - row.sold
+        row.log_partition = partition
+        row.log_offset = offset
+        row.log_index = index
+        row.updated_at_ms = event.occurred_at_ms
+        self._dirty.add(key)
+        return True
+
+    def _created(
+        self, row: SectionAvailability | None, event: SectionCreated, partition: int
+    ) -> SectionAvailability:
+        """The row of a created section, keeping counts if it already existed."""
+        if row is None:
+            row = SectionAvailability(
+                show_id=event.show_id,
+                section_id=event.section_id,
+                kind=event.kind,
+                capacity=event.capacity,
+                held=0,
+                sold=0,
+                free=event.capacity,
+                hold_ttl_seconds=event.hold_ttl_seconds,
+                log_partition=partition,
+                log_offset=-1,
+            )
+            self._rows[row.key] = row
+            return row
+        row.kind = event.kind
+        row.capacity = event.capacity
+        row.hold_ttl_seconds = event.hold_ttl_seconds
+        return row

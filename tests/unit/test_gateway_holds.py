@@ -1,0 +1,249 @@
+"""Hold routes: idempotency keys, outcomes, retries, 202 and later reads."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from commands.model import (
+    Command,
+    Event,
+    HoldPlaced,
+    HoldRejected,
+    PlaceHold,
+    RejectionReason,
+)
+from gateway.holds import hold_command_id
+from gateway.testing import harness, serve
+
+HOLD_PATH = "/v1/shows/s1/sections/a/holds"
+GA_HOLD = {"buyer_id": "buyer-1", "quantity": 2}
+
+
+def place(command: Command) -> list[Event]:
+    """A fake core that places every hold for ten minutes."""
+    assert isinstance(command, PlaceHold)
+    return [
+        HoldPlaced(
+            command_id=command.command_id,
+            occurred_at_ms=command.issued_at_ms,
+            hold_id=command.command_id,
+            show_id=command.show_id,
+            section_id=command.section_id,
+            buyer_id=command.buyer_id,
+            seat_ids=command.seat_ids,
+            quantity=command.quantity or len(command.seat_ids),
+            expires_at_ms=1_700_000_600_000,
+        )
+    ]
+
+
+def refuse(reason: RejectionReason) -> Any:
+    """A fake core that refuses every hold for one reason."""
+
+    def decide(command: Command) -> list[Event]:
+        assert isinstance(command, PlaceHold)
+        return [
+            HoldRejected(
+                command.command_id,
+                command.issued_at_ms,
+                command.show_id,
+                command.section_id,
+                command.buyer_id,
+                reason,
+                "refused",
+            )
+        ]
+
+    return decide
+
+
+def key(value: str = "key-1") -> dict[str, str]:
+    """An Idempotency-Key header."""
+    return {"Idempotency-Key": value}
+
+
+async def test_hold_answers_201_with_location_when_placed() -> None:
+    gateway = harness(place)
+    hold_id = hold_command_id("buyer-1", "key-1")
+
+    async with serve(gateway.app) as client:
+        response = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        body = orjson.loads(await response.read())
+
+    assert response.status == 201
+    assert response.headers["Location"] == f"/v1/holds/{hold_id}"
+    assert body == {
+        "hold_id": hold_id,
+        "status": "held",
+        "show_id": "s1",
+        "section_id": "a",
+        "seat_ids": [],
+        "quantity": 2,
+        "expires_at": "2023-11-14T22:23:20.000Z",
+    }
+    [(sent_key, (command,))] = gateway.bus.sent
+    assert sent_key == "s1/a"
+    assert isinstance(command, PlaceHold) and command.command_id == hold_id
+
+
+async def test_hold_answers_400_problem_when_idempotency_key_is_missing() -> None:
+    gateway = harness(place)
+
+    async with serve(gateway.app) as client:
+        response = await client.post(HOLD_PATH, json=GA_HOLD)
+        body = orjson.loads(await response.read())
+
+    assert response.status == 400
+    assert response.content_type == "application/problem+json"
+    assert body["type"] == "/problems/missing-idempotency-key"
+    assert gateway.bus.sent == []
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 129, "tab\there", "caf\u00e9"])
+async def test_hold_answers_400_problem_when_idempotency_key_is_invalid(
+    bad: str,
+) -> None:
+    gateway = harness(place)
+    headers = {"Idempotency-Key": bad.encode().decode("latin-1")}
+
+    async with serve(gateway.app) as client:
+        response = await client.post(HOLD_PATH, json=GA_HOLD, headers=headers)
+        body = orjson.loads(await response.read())
+
+    assert response.status == 400
+    assert body["type"] == "/problems/invalid-idempotency-key"
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "type_"),
+    [
+        (RejectionReason.SOLD_OUT, 409, "/problems/sold-out"),
+        (RejectionReason.SEAT_UNAVAILABLE, 409, "/problems/seat-unavailable"),
+        (RejectionReason.UNKNOWN_SEAT, 409, "/problems/unknown-seat"),
+        (RejectionReason.UNKNOWN_SECTION, 409, "/problems/unknown-section"),
+        (RejectionReason.BUYER_LIMIT_REACHED, 409, "/problems/buyer-limit-reached"),
+        (RejectionReason.INVALID_REQUEST, 422, "/problems/invalid-request"),
+    ],
+)
+async def test_hold_answers_its_problem_when_refused(
+    reason: RejectionReason, status: int, type_: str
+) -> None:
+    gateway = harness(refuse(reason))
+
+    async with serve(gateway.app) as client:
+        response = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        body = orjson.loads(await response.read())
+
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+    assert (body["type"], body["detail"], body["instance"]) == (
+        type_,
+        "refused",
+        HOLD_PATH,
+    )
+
+
+async def test_retry_answers_the_first_outcome_and_sends_nothing_when_key_reused() -> (
+    None
+):
+    gateway = harness(place)
+
+    async with serve(gateway.app) as client:
+        first = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        first_body = await first.read()
+        retry = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        retry_body = await retry.read()
+
+    assert (first.status, retry.status) == (201, 201)
+    assert retry_body == first_body
+    assert len(gateway.bus.sent) == 1
+
+
+async def test_retry_answers_422_when_key_is_reused_for_another_request() -> None:
+    gateway = harness(place)
+    other = {"buyer_id": "buyer-1", "quantity": 3}
+
+    async with serve(gateway.app) as client:
+        await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        response = await client.post(HOLD_PATH, json=other, headers=key())
+        body = orjson.loads(await response.read())
+
+    assert response.status == 422
+    assert body["type"] == "/problems/idempotency-key-reused"
+    assert len(gateway.bus.sent) == 1
+
+
+async def test_hold_answers_202_then_get_answers_201_when_outcome_comes_late() -> None:
+    gateway = harness(None, reply_timeout_seconds=0.05)
+    hold_id = hold_command_id("buyer-1", "key-1")
+
+    async with serve(gateway.app) as client:
+        pending = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        pending_body = orjson.loads(await pending.read())
+        before = await client.get(f"/v1/holds/{hold_id}")
+        [(_, (command,))] = gateway.bus.sent
+        gateway.book.settle({hold_id: place(command)})
+        later = await client.get(pending.headers["Location"])
+        later_body = orjson.loads(await later.read())
+
+    assert pending.status == 202
+    assert pending.headers["Retry-After"] == "1"
+    assert pending_body == {"hold_id": hold_id, "status": "pending"}
+    assert before.status == 404
+    assert later.status == 201
+    assert (later_body["hold_id"], later_body["status"]) == (hold_id, "held")
+
+
+async def test_get_hold_answers_problem_when_the_hold_was_refused() -> None:
+    gateway = harness(refuse(RejectionReason.SOLD_OUT))
+    hold_id = hold_command_id("buyer-1", "key-1")
+
+    async with serve(gateway.app) as client:
+        await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        response = await client.get(f"/v1/holds/{hold_id}")
+        body = orjson.loads(await response.read())
+
+    assert response.status == 409
+    assert body["type"] == "/problems/sold-out"
+
+
+async def test_get_hold_answers_404_problem_when_the_hold_is_unknown() -> None:
+    async with serve(harness().app) as client:
+        response = await client.get("/v1/holds/0123")
+        body = orjson.loads(await response.read())
+
+    assert response.status == 404
+    assert body["type"] == "/problems/hold-not-found"
+
+
+async def test_hold_answers_503_with_retry_after_when_the_log_is_down() -> None:
+    gateway = harness(place)
+    gateway.bus.down = True
+
+    async with serve(gateway.app) as client:
+        response = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
+        body = orjson.loads(await response.read())
+
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert body["type"] == "/problems/unavailable"
+
+
+async def test_concurrent_retries_all_get_the_outcome_when_sent_together() -> None:
+    seen: list[Command] = []
+
+    def place_on_third(command: Command) -> list[Event]:
+        seen.append(command)
+        return place(command) if len(seen) == 3 else []
+
+    gateway = harness(place_on_third, reply_timeout_seconds=2.0)
+
+    async with serve(gateway.app) as client:
+        posts = [client.post(HOLD_PATH, json=GA_HOLD, headers=key()) for _ in range(3)]
+        responses = await asyncio.wait_for(asyncio.gather(*posts), 5)
+
+    assert [r.status for r in responses] == [201, 201, 201]
