@@ -73,10 +73,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "gateway":
         from gateway.app import run as gateway_run
+        from infra.topics import ensure_topics
         from projections.reader import AvailabilityReader, connect
+        from projections.schema import ensure_schema
 
+        ensure_topics(settings)
         cluster, session = connect(settings)
         try:
+            ensure_schema(session, settings.cassandra_keyspace)
             gateway_run(
                 settings, AvailabilityReader(session, settings.cassandra_keyspace)
             )
