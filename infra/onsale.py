@@ -20,7 +20,12 @@ from typing import Any
 
 import aiohttp
 
+from infra import processes, services
 from infra.settings import Settings
+from infra.topics import ensure_topics
+from projections.ledger import ShowLedger, audit_show
+from projections.reader import connect
+from projections.schema import ensure_schema
 
 
 @dataclass(frozen=True)
@@ -157,12 +162,19 @@ async def report_progress(progress: Progress, total: int, every: float = 1.0) ->
         )
 
 
+def buyer_requests(plan: OnsalePlan) -> list[tuple[str, dict[str, Any]]]:
+    """Every buyer's section and hold body, the same for the same seed."""
+    rng = random.Random(plan.seed)
+    return [buyer_request(i, plan, rng) for i in range(plan.buyers)]
+
+
 async def run_buyers(
-    base_url: str, show_id: str, plan: OnsalePlan
+    base_url: str,
+    show_id: str,
+    plan: OnsalePlan,
+    requests: list[tuple[str, dict[str, Any]]],
 ) -> tuple[list[BuyerResult], float]:
     """All buyers at once; returns their results and the wall time taken."""
-    rng = random.Random(plan.seed)
-    requests = [buyer_request(i, plan, rng) for i in range(plan.buyers)]
     progress = Progress()
     connector = aiohttp.TCPConnector(limit=plan.max_connections)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -237,15 +249,28 @@ def _wait_for(what: str, check: Any, timeout_seconds: float) -> float:
     raise TimeoutError(f"{what} did not happen within {timeout_seconds:.0f} s")
 
 
+@dataclass
+class SaleResult:
+    """Everything one on-sale produced, for the report and for tests."""
+
+    show_id: str
+    places: int
+    contested_seats: int
+    results: list[BuyerResult]
+    elapsed_seconds: float
+    ledger: ShowLedger
+    read_model_lag_seconds: float
+
+
 def run(plan: OnsalePlan) -> int:
     """Run the on-sale end to end and print the report; 0 when nothing oversold."""
-    from infra import processes, services
-    from infra.topics import ensure_topics
-    from projections.ledger import audit_show
-    from projections.reader import connect
-    from projections.schema import ensure_schema
+    sale = run_sale(plan, settings_for_run())
+    print_report(plan, sale)
+    return 0 if sale.ledger.oversold == 0 else 2
 
-    settings = settings_for_run()
+
+def run_sale(plan: OnsalePlan, settings: Settings) -> SaleResult:
+    """Start what is missing, run the sale, audit the log; stop our processes."""
     print("== services", flush=True)
     services.up()
     ensure_topics(settings)
@@ -257,7 +282,7 @@ def run(plan: OnsalePlan) -> int:
     managed = [processes.start(role) for role in ("agent", "projection", "gateway")]
     base_url = f"http://{settings.gateway_host}:{settings.gateway_port}"
     try:
-        return _sale(plan, settings, base_url, managed, audit_show)
+        return _sale(plan, settings, base_url, managed)
     finally:
         for item in reversed(managed):
             item.stop()
@@ -267,22 +292,17 @@ def _sale(
     plan: OnsalePlan,
     settings: Settings,
     base_url: str,
-    managed: list[Any],
-    audit_show: Any,
-) -> int:
-    from infra import processes
-
+    managed: list[processes.Managed],
+) -> SaleResult:
     processes.wait_until(
         "gateway", lambda: _http_ok(f"{base_url}/healthz"), managed, 60
     )
     show_id = f"onsale-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    document = show_document(show_id, plan)
     places = plan.reserved_rows * plan.seats_per_row + plan.ga_capacity
     print(f"== show {show_id}: {places} places, {plan.buyers} buyers", flush=True)
-    status = asyncio.run(_create_show(base_url, document))
+    status = asyncio.run(_create_show(base_url, show_document(show_id, plan)))
     if status not in (201, 202):
-        print(f"creating the show failed with HTTP {status}")
-        return 1
+        raise processes.ProcessFailed(f"creating the show answered HTTP {status}")
     seconds = processes.wait_until(
         "show in the read model",
         lambda: asyncio.run(_availability(base_url, show_id)) is not None,
@@ -292,7 +312,8 @@ def _sale(
     print(f"   show visible in the read model after {seconds:.1f} s", flush=True)
 
     print("== buyers at the gate", flush=True)
-    results, elapsed = asyncio.run(run_buyers(base_url, show_id, plan))
+    requests = buyer_requests(plan)
+    results, elapsed = asyncio.run(run_buyers(base_url, show_id, plan, requests))
 
     print("== auditing the event log and waiting for the read model", flush=True)
     ledger = audit_show(settings, show_id)
@@ -302,8 +323,21 @@ def _sale(
         lambda: _held_in_read_model(base_url, show_id) == held_in_log,
         120,
     )
-    print_report(plan, places, results, elapsed, ledger, lag_seconds)
-    return 0 if ledger.oversold == 0 else 2
+    return SaleResult(
+        show_id=show_id,
+        places=places,
+        contested_seats=contested_seats(requests),
+        results=results,
+        elapsed_seconds=elapsed,
+        ledger=ledger,
+        read_model_lag_seconds=lag_seconds,
+    )
+
+
+def contested_seats(requests: list[tuple[str, dict[str, Any]]]) -> int:
+    """Seats that more than one buyer asked for."""
+    wanted = Counter(seat for _, body in requests for seat in body.get("seat_ids", ()))
+    return sum(1 for count in wanted.values() if count > 1)
 
 
 def _held_in_read_model(base_url: str, show_id: str) -> int:
@@ -311,20 +345,17 @@ def _held_in_read_model(base_url: str, show_id: str) -> int:
     return sum(int(section["held"]) for section in view["sections"])
 
 
-def print_report(
-    plan: OnsalePlan,
-    places: int,
-    results: list[BuyerResult],
-    elapsed: float,
-    ledger: Any,
-    lag_seconds: float,
-) -> None:
+def print_report(plan: OnsalePlan, sale: SaleResult) -> None:
     """The on-sale report: places, holds, refusals, oversold, latency, throughput."""
+    ledger, results = sale.ledger, sale.results
     outcomes = Counter(r.outcome for r in results)
     held_places = sum(ledger.held_by_section.values())
     print("\n== on-sale report")
-    print(f"places                 {places}")
-    print(f"buyers                 {plan.buyers}")
+    print(f"show                   {sale.show_id}")
+    print(f"places                 {sale.places}")
+    print(
+        f"buyers                 {plan.buyers} ({sale.contested_seats} seats contested)"
+    )
     print(f"holds placed (gateway) {outcomes['held']}")
     print(f"holds placed (log)     {ledger.holds_placed}, places held {held_places}")
     for reason, count in sorted(ledger.rejected_by_reason.items()):
@@ -334,5 +365,6 @@ def print_report(
             print(f"gateway answer {outcome:<12} {count}")
     print(f"OVERSOLD (event log)   {ledger.oversold}")
     print(f"hold latency           {latency_line(results)}")
-    print(f"throughput             {len(results) / elapsed:.0f} hold requests/s")
-    print(f"read model caught up   {lag_seconds:.1f} s after the last answer")
+    throughput = len(results) / sale.elapsed_seconds
+    print(f"throughput             {throughput:.0f} hold requests/s")
+    print(f"read model caught up   {sale.read_model_lag_seconds:.1f} s after the audit")
