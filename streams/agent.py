@@ -1,6 +1,6 @@
 """The inventory agent: one writer per command partition, state in a RocksDB table.
 
-The agent owns no rules. It decodes a batch of commands from one partition, hands
+The agent owns no rules. It decodes a batch of commands, partition by partition, hands
 them to the pure core in log order, writes the core's changed state entries to the
 ``section_entry_to_value`` table and the resulting events to the event topic, all
 inside the partition's Kafka transaction. Undecodable records go to dead letters.
@@ -51,6 +51,14 @@ def sections_from_table(items: Iterable[tuple[bytes, bytes]]) -> PartitionInvent
     )
 
 
+def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]]:
+    """The records of a batch grouped by partition, each group in log order."""
+    groups: dict[int, list[faust.EventT]] = defaultdict(list)
+    for event in batch:
+        groups[event.message.partition].append(event)
+    return groups
+
+
 def wipe_local_state(settings: Settings) -> None:
     """Drop local RocksDB files so tables rebuild from the committed changelog.
 
@@ -80,27 +88,35 @@ class InventoryWriter:
         self.inventory = None
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
-        """Decide one batch of records from one partition, atomically."""
+        """Decide one batch of records, partition by partition, atomically."""
         self.gate.install()
         async with self.gate.lock:
             if self.inventory is None:
                 self.inventory = sections_from_table(self.table.items())
-            partition = batch[0].message.partition
-            # Tables find the partition of a write through faust's current event;
-            # take_events yields outside of it, so name the batch's last event.
-            stream_event_context.set(weakref.ref(batch[-1]))
-
-            commands: list[Command] = []
-            for event in batch:
-                commands.extend(await self._decode_or_dead_letter(event, partition))
-
-            decided = self.inventory.decide_all(commands)
-            self._persist(self.inventory)
-            await self._send_events(decided, partition)
+            for partition, records in _by_partition(batch).items():
+                await self._process_partition(self.inventory, partition, records)
 
             await self.gate.flush_buffered_sends()
             for event in batch:
                 event.ack()
+
+    async def _process_partition(
+        self,
+        inventory: PartitionInventory,
+        partition: int,
+        records: Sequence[faust.EventT],
+    ) -> None:
+        # Tables find the partition of a write through faust's current event;
+        # take_events yields outside of it, so name this partition's last record.
+        stream_event_context.set(weakref.ref(records[-1]))
+
+        commands: list[Command] = []
+        for event in records:
+            commands.extend(await self._decode_or_dead_letter(event, partition))
+
+        decided = inventory.decide_all(commands)
+        self._persist(inventory)
+        await self._send_events(decided, partition)
 
     async def _decode_or_dead_letter(
         self, event: faust.EventT, partition: int
@@ -197,7 +213,10 @@ def create_app(settings: Settings) -> faust.App:
     table.key_serializer = table.value_serializer = "raw"
     writer = InventoryWriter(app, settings, table)
 
-    @app.agent(source, isolated_partitions=True, name="inventory")
+    # One actor reads every partition this worker owns and decides each
+    # partition's records in log order: still one writer per partition. (faust's
+    # isolated_partitions cancels actors on a rebalance and then exits the worker.)
+    @app.agent(source, name="inventory")
     async def inventory(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(
             settings.agent_batch_max_commands, settings.agent_batch_window_seconds

@@ -6,6 +6,7 @@ These tests fail, never skip, when a service is down: run
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -20,7 +21,8 @@ from infra.topics import ensure_topics
 def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings with topics, group and keyspace of their own, removed afterwards."""
     run = uuid.uuid4().hex[:8]
-    settings = Settings(
+    settings = dataclasses.replace(
+        Settings.from_env(),
         topic_prefix=f"test-{run}",
         agent_id=f"test-{run}-agent",
         agent_data_dir=str(tmp_path_factory.mktemp("agent")),

@@ -54,11 +54,20 @@ def command_key(command: Command) -> str:
     return section_key(command.show_id, command.section_id)
 
 
-def send_commands(settings: Settings, commands: Sequence[Command]) -> None:
-    """Produce each command as its own record on its section's partition."""
-    producer = Producer(
+def command_producer(settings: Settings) -> Producer:
+    """An idempotent producer for the command topic."""
+    return Producer(
         {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True}
     )
+
+
+def send_commands(
+    settings: Settings,
+    commands: Sequence[Command],
+    producer: Producer | None = None,
+) -> None:
+    """Produce each command as its own record on its section's partition."""
+    producer = producer or command_producer(settings)
     for command in commands:
         key = command_key(command)
         producer.produce(

@@ -8,6 +8,7 @@ its topics at the end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -41,7 +42,9 @@ KEY = section_key("show-1", "sec-a")
 @pytest.fixture(scope="module")
 def settings() -> Iterator[Settings]:
     """Settings with a fresh topic prefix whose topics exist, deleted afterwards."""
-    settings = Settings(topic_prefix=f"t{uuid.uuid4().hex[:8]}")
+    settings = dataclasses.replace(
+        Settings.from_env(), topic_prefix=f"t{uuid.uuid4().hex[:8]}"
+    )
     try:
         ensure_topics(settings, timeout_seconds=TIMEOUT_SECONDS)
     except InfrastructureError as exc:
@@ -162,7 +165,7 @@ async def test_expected_outcome_resolves_when_its_events_are_committed(
 async def test_send_raises_command_log_unavailable_when_the_partition_is_missing(
     settings: Settings,
 ) -> None:
-    wide = Settings(topic_prefix=settings.topic_prefix, command_partitions=64)
+    wide = dataclasses.replace(settings, command_partitions=64)
     key = next(
         f"show-1/s{n}" for n in range(1000) if partition_for(f"show-1/s{n}", 64) >= 8
     )

@@ -1,0 +1,99 @@
+"""Case C7: exactly-once state after kill -9, a second worker, and resent commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from commands.model import (
+    CreateShow,
+    HoldPlaced,
+    PlaceHold,
+    Row,
+    SectionCreated,
+    SectionKind,
+    SectionSpec,
+)
+from infra.settings import Settings
+from tests.integration.support import (
+    command_producer,
+    read_events,
+    send_commands,
+    start_agent,
+)
+
+NOW_MS = 1_800_000_000_000
+SEATS = 300
+
+
+def _show() -> CreateShow:
+    numbers = tuple(str(n) for n in range(1, SEATS + 1))
+    return CreateShow(
+        "create-1",
+        NOW_MS,
+        "show-1",
+        3600,
+        4,
+        (SectionSpec("stalls", SectionKind.RESERVED, rows=(Row("A", numbers),)),),
+    )
+
+
+def _hold(n: int) -> PlaceHold:
+    return PlaceHold(f"c{n}", NOW_MS + n, "show-1", "stalls", f"b{n}", (f"A-{n}",))
+
+
+def _send_slowly(settings: Settings, first: int, last: int, gap: float) -> None:
+    producer = command_producer(settings)
+    for n in range(first, last + 1):
+        send_commands(settings, [_hold(n)], producer)
+        time.sleep(gap)
+
+
+def test_log_holds_each_hold_once_when_the_worker_is_killed_mid_stream(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "agent.log"
+    send_commands(isolated_settings, [_show(), *(_hold(n) for n in range(1, 50))])
+    agent = start_agent(isolated_settings, log)
+    sender = threading.Thread(
+        target=_send_slowly, args=(isolated_settings, 50, 220, 0.02)
+    )
+
+    read_events(isolated_settings, expected=50, timeout_seconds=60)
+    sender.start()
+    read_events(isolated_settings, expected=120, timeout_seconds=60)
+    os.killpg(agent.pid, signal.SIGKILL)  # mid-stream: the sender is still going
+    agent.wait(10)
+    agent = start_agent(isolated_settings, log)
+    sender.join()
+    second = start_agent(
+        dataclasses.replace(
+            isolated_settings, agent_data_dir=str(tmp_path / "second-worker")
+        ),
+        tmp_path / "second.log",
+    )
+    try:
+        _send_slowly(isolated_settings, 221, SEATS, 0.01)
+        send_commands(isolated_settings, [_hold(n) for n in range(10, 20)])
+        events = read_events(isolated_settings, expected=SEATS + 1, timeout_seconds=120)
+    finally:
+        for process in (agent, second):
+            process.send_signal(signal.SIGTERM)
+        for process in (agent, second):
+            process.wait(30)
+
+    placed = [e for e in events if isinstance(e, HoldPlaced)]
+    duplicates = Counter(e.command_id for e in placed) - Counter(
+        {e.command_id: 1 for e in placed}
+    )
+    seats = Counter(seat for e in placed for seat in e.seat_ids)
+    assert sum(isinstance(e, SectionCreated) for e in events) == 1
+    assert not duplicates, "no command decided twice on the log"
+    assert len(placed) == SEATS
+    assert max(seats.values()) == 1, "no seat held twice"
+    assert len(events) == SEATS + 1, "resent commands add no events"
