@@ -36,7 +36,8 @@ EntryValue = Any
 META_ENTRY = "meta"
 CLOCK_ENTRY = "clock"
 HOLD_ENTRY_PREFIX = "hold:"
-PLACED_ENTRY_PREFIX = "placed:"
+CLOSED_HOLD = 0
+"""Entry value of a hold that ended: its id stays known, its places are free."""
 
 
 @dataclass(slots=True)
@@ -204,7 +205,6 @@ class SectionInventory:
         # a redelivery never places twice; past ~1M holds per section (~100 MB),
         # bound them by the command topic's retention.
         self._placed_ids.add(hold.hold_id)
-        self._dirty.add(PLACED_ENTRY_PREFIX + hold.hold_id)
         self.holds[hold.hold_id] = hold
         self._free_seats.difference_update(hold.seat_ids)
         self._held_count += hold.quantity
@@ -236,11 +236,9 @@ class SectionInventory:
             return _meta_entry(self)
         if name == CLOCK_ENTRY:
             return self.clock_ms
-        if name.startswith(PLACED_ENTRY_PREFIX):
-            return 1
         hold = self.holds.get(name.removeprefix(HOLD_ENTRY_PREFIX))
         if hold is None:
-            return None
+            return CLOSED_HOLD
         return [hold.buyer_id, list(hold.seat_ids), hold.quantity, hold.expires_at_ms]
 
     @classmethod
@@ -255,9 +253,9 @@ class SectionInventory:
             clock_ms=entries.get(CLOCK_ENTRY, 0),
         )
         for name, value in sorted(entries.items()):
-            if name.startswith(PLACED_ENTRY_PREFIX) and value is not None:
-                section._placed_ids.add(name.removeprefix(PLACED_ENTRY_PREFIX))
-            if name.startswith(HOLD_ENTRY_PREFIX) and value is not None:
+            if name.startswith(HOLD_ENTRY_PREFIX) and value == CLOSED_HOLD:
+                section._placed_ids.add(name.removeprefix(HOLD_ENTRY_PREFIX))
+            elif name.startswith(HOLD_ENTRY_PREFIX) and value is not None:
                 buyer_id, seat_ids, quantity, expires_at_ms = value
                 hold_id = name.removeprefix(HOLD_ENTRY_PREFIX)
                 section._add_hold(

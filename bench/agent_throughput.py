@@ -1,0 +1,126 @@
+"""Hold commands per second one agent process decides with exactly-once on.
+
+Fills the command topic first (one command per record, GA sections spread over
+all partitions), then starts ``ticketing agent`` and times how long it takes
+until every decision is on the event log (read_committed). Needs the services:
+``ticketing services up``. Usage: ``python -m bench.agent_throughput [N]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from commands.model import CreateShow, PlaceHold, SectionKind, SectionSpec
+from infra.settings import Settings
+from infra.topics import ensure_topics, events_topic
+from schemas.codec import decode_events
+from tests.integration.support import command_producer, send_commands, start_agent
+
+SECTIONS = 16
+
+
+def _commands(count: int) -> list[CreateShow | PlaceHold]:
+    now_ms = int(time.time() * 1000)
+    specs = tuple(
+        SectionSpec(f"ga{i}", SectionKind.GENERAL_ADMISSION, capacity=count)
+        for i in range(SECTIONS)
+    )
+    shows = [
+        CreateShow(f"create-{s.section_id}", now_ms, "bench", 600, 4, (s,))
+        for s in specs
+    ]
+    holds = [
+        PlaceHold(
+            f"h{n}", now_ms + n, "bench", f"ga{n % SECTIONS}", f"b{n}", quantity=1
+        )
+        for n in range(count)
+    ]
+    return [*shows, *holds]
+
+
+def _count_decisions(settings: Settings, expected: int, timeout_seconds: float) -> int:
+    topic = events_topic(settings)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.assign(
+        [TopicPartition(topic, p, 0) for p in range(settings.command_partitions)]
+    )
+    seen = 0
+    deadline = time.monotonic() + timeout_seconds
+    while seen < expected and time.monotonic() < deadline:
+        for message in consumer.consume(1000, 0.2):
+            if not message.error():
+                seen += len(decode_events(message.value(), message.headers()))
+    consumer.close()
+    return seen
+
+
+def main(count: int) -> None:
+    """Run the benchmark and print the figure."""
+    run = uuid.uuid4().hex[:6]
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        topic_prefix=f"bench-{run}",
+        agent_id=f"bench-{run}-agent",
+        agent_data_dir=tempfile.mkdtemp(prefix="bench-agent-"),
+    )
+    ensure_topics(settings)
+    commands = _commands(count)
+    send_commands(settings, commands, command_producer(settings))
+    print(f"{len(commands)} commands on the log; starting the agent", flush=True)
+
+    started = time.monotonic()
+    log_path = Path(tempfile.mkdtemp(prefix="bench-logs-")) / "agent.log"
+    agent = start_agent(settings, log_path)
+    profile = os.environ.get("BENCH_PROFILE")
+    if profile:
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "-o",
+                profile,
+                "-f",
+                "raw",
+                "-d",
+                "20",
+                "-s",
+                "-p",
+                str(agent.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        first = _count_decisions(settings, SECTIONS, 120)
+        ready = time.monotonic()
+        seen = _count_decisions(settings, len(commands), 600)
+        done = time.monotonic()
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)
+    del first
+    print(f"agent log: {log_path}")
+    print(f"agent start to first decision: {ready - started:.1f} s")
+    print(f"decisions on the log: {seen} of {len(commands)}")
+    print(f"throughput: {seen / (done - started):.0f} commands/s including start-up")
+    print(f"  (wall {done - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
