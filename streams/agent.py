@@ -24,7 +24,12 @@ from commands.errors import CodecError
 from commands.inventory import PartitionInventory, SectionInventory, section_key
 from commands.model import Command, Event
 from infra.settings import Settings
-from infra.topics import commands_topic, dead_letters_topic, events_topic
+from infra.topics import (
+    commands_topic,
+    dead_letters_topic,
+    events_topic,
+    partition_for,
+)
 from schemas.codec import decode_commands, encode_events, event_headers
 from streams.eos import CommitGate
 from streams.transactional import send_in_transaction
@@ -40,15 +45,19 @@ def table_key(key: str, entry: str) -> bytes:
     return f"{key}{ENTRY_SEPARATOR}{entry}".encode()
 
 
-def sections_from_table(items: Iterable[tuple[bytes, bytes]]) -> PartitionInventory:
-    """Rebuild the in-memory inventory from the table's committed entries."""
+def inventories_from_table(
+    items: Iterable[tuple[bytes, bytes]], partitions: int
+) -> dict[int, PartitionInventory]:
+    """Rebuild each partition's inventory from the table's committed entries."""
     entries: dict[str, dict[str, Any]] = defaultdict(dict)
     for raw_key, raw_value in items:
         key, _, entry = raw_key.decode().partition(ENTRY_SEPARATOR)
         entries[key][entry] = orjson.loads(raw_value)
-    return PartitionInventory(
-        {key: SectionInventory.restore(found) for key, found in entries.items()}
-    )
+    by_partition: dict[int, dict[str, SectionInventory]] = defaultdict(dict)
+    for key, found in entries.items():
+        section = SectionInventory.restore(found)
+        by_partition[partition_for(key, partitions)][key] = section
+    return {p: PartitionInventory(sections) for p, sections in by_partition.items()}
 
 
 def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]]:
@@ -78,23 +87,26 @@ class InventoryWriter:
         self.settings = settings
         self.table = table
         self.gate = CommitGate(app)
-        self.inventory: PartitionInventory | None = None
+        self.inventories: dict[int, PartitionInventory] | None = None
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
         self.dead_letters_topic = dead_letters_topic(settings)
 
     def forget_state(self) -> None:
         """Reload from the table at the next batch (after a rebalance)."""
-        self.inventory = None
+        self.inventories = None
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         """Decide one batch of records, partition by partition, atomically."""
         self.gate.install()
         async with self.gate.lock:
-            if self.inventory is None:
-                self.inventory = sections_from_table(self.table.items())
+            if self.inventories is None:
+                self.inventories = inventories_from_table(
+                    self.table.items(), self.settings.command_partitions
+                )
             for partition, records in _by_partition(batch).items():
-                await self._process_partition(self.inventory, partition, records)
+                inventory = self.inventories.setdefault(partition, PartitionInventory())
+                await self._process_partition(inventory, partition, records)
 
             await self.gate.flush_buffered_sends()
             for event in batch:
