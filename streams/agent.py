@@ -9,11 +9,9 @@ inside the partition's Kafka transaction. Undecodable records go to dead letters
 from __future__ import annotations
 
 import logging
-import shutil
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -66,17 +64,6 @@ def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]
     for event in batch:
         groups[event.message.partition].append(event)
     return groups
-
-
-def wipe_local_state(settings: Settings) -> None:
-    """Drop local RocksDB files so tables rebuild from the committed changelog.
-
-    RocksDB may keep writes of a transaction that aborted when the worker died;
-    the changelog, read with read_committed, holds only what committed.
-    """
-    # TODO(limit): a full changelog read on every start; with millions of entries
-    # per partition, keep the files and verify their offsets instead.
-    shutil.rmtree(Path(settings.agent_data_dir), ignore_errors=True)
 
 
 class InventoryWriter:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import logging
-from typing import Any
+import shutil
+from pathlib import Path
+from typing import IO, Any
 
 import faust
 
+from commands.errors import InfrastructureError
 from infra.logs import configure as configure_logging
 from infra.settings import Settings
 from infra.topics import ensure_topics
-from streams.agent import create_app, wipe_local_state
+from streams.agent import create_app
 
 logger = logging.getLogger(__name__)
+
+MAX_WORKERS_PER_DATA_DIR = 64
+LOCK_FILE = ".lock"
 
 
 class AgentWorker(faust.Worker):
@@ -28,8 +36,49 @@ class AgentWorker(faust.Worker):
         configure_logging(self.settings.log_level)
 
 
+def claim_data_dir(base: Path) -> tuple[Path, IO[str]]:
+    """Lock a worker folder of its own under ``base``; the lock lives with the file.
+
+    Several agents on one host each get a folder, and none can delete the tables
+    of another that is running.
+    """
+    for slot in range(MAX_WORKERS_PER_DATA_DIR):
+        folder = base / f"worker-{slot}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = (folder / LOCK_FILE).open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        return folder, lock
+    raise InfrastructureError(
+        f"{MAX_WORKERS_PER_DATA_DIR} agents already use {base}; "
+        "set TICKETING_AGENT_DATA_DIR for more"
+    )
+
+
+def wipe_tables(folder: Path) -> None:
+    """Drop local RocksDB files so tables rebuild from the committed changelog.
+
+    RocksDB may keep writes of a transaction that aborted when the worker died;
+    the changelog, read with read_committed, holds only what committed.
+    """
+    # TODO(limit): a full changelog read on every start; with millions of entries
+    # per partition, keep the files and verify their offsets instead.
+    for child in folder.iterdir():
+        if child.name != LOCK_FILE:
+            shutil.rmtree(child, ignore_errors=True)
+
+
 def run(settings: Settings) -> None:
     """Start the agent worker; returns when the worker stops (SIGTERM/SIGINT)."""
     ensure_topics(settings)
-    wipe_local_state(settings)
-    AgentWorker(create_app(settings), settings).execute_from_commandline()
+    folder, lock = claim_data_dir(Path(settings.agent_data_dir))
+    try:
+        wipe_tables(folder)
+        own = dataclasses.replace(settings, agent_data_dir=str(folder))
+        logger.info("agent starting", extra={"data_dir": str(folder)})
+        AgentWorker(create_app(own), own).execute_from_commandline()
+    finally:
+        lock.close()

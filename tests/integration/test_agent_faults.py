@@ -97,3 +97,40 @@ def test_log_holds_each_hold_once_when_the_worker_is_killed_mid_stream(
     assert len(placed) == SEATS
     assert max(seats.values()) == 1, "no seat held twice"
     assert len(events) == SEATS + 1, "resent commands add no events"
+
+
+def test_no_place_is_sold_twice_when_a_second_agent_starts_beside_the_first(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    ga = CreateShow(
+        "create-ga",
+        NOW_MS,
+        "show-1",
+        3600,
+        4,
+        (SectionSpec("ga", SectionKind.GENERAL_ADMISSION, capacity=5),),
+    )
+    holds = [
+        PlaceHold(f"g{n}", NOW_MS + n, "show-1", "ga", f"b{n}", quantity=1)
+        for n in range(1, 9)
+    ]
+    first = start_agent(isolated_settings, tmp_path / "first.log")
+    send_commands(isolated_settings, [ga, *holds[:5]])
+    assert len(read_events(isolated_settings, expected=6)) == 6
+
+    second = start_agent(isolated_settings, tmp_path / "second.log")
+    try:
+        time.sleep(12)  # the second worker joins and the partitions move
+        send_commands(isolated_settings, [ga, *holds[5:]])
+        events = read_events(isolated_settings, expected=10, timeout_seconds=90)
+        alive = first.poll() is None and second.poll() is None
+    finally:
+        for process in (first, second):
+            process.send_signal(signal.SIGTERM)
+        for process in (first, second):
+            process.wait(30)
+
+    placed = [e for e in events if isinstance(e, HoldPlaced)]
+    assert alive, "starting a second agent must not crash either one"
+    assert [e.command_id for e in placed] == [f"g{n}" for n in range(1, 6)]
+    assert len(events) == 10, "the repeated show is refused, the extra holds too"

@@ -1,0 +1,40 @@
+"""Each agent process works in a folder of its own that no other agent wipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streams.worker import claim_data_dir, wipe_tables
+
+
+def test_second_agent_gets_another_folder_when_the_first_still_runs(
+    tmp_path: Path,
+) -> None:
+    first, first_lock = claim_data_dir(tmp_path)
+
+    second, second_lock = claim_data_dir(tmp_path)
+
+    assert first != second
+    first_lock.close()
+    second_lock.close()
+
+
+def test_folder_is_reused_when_its_agent_has_stopped(tmp_path: Path) -> None:
+    first, lock = claim_data_dir(tmp_path)
+    lock.close()
+
+    again, again_lock = claim_data_dir(tmp_path)
+
+    assert again == first
+    again_lock.close()
+
+
+def test_wiping_keeps_the_lock_when_tables_are_dropped(tmp_path: Path) -> None:
+    folder, lock = claim_data_dir(tmp_path)
+    (folder / "tables").mkdir()
+    (folder / "tables" / "data.sst").write_bytes(b"x")
+
+    wipe_tables(folder)
+
+    assert [p.name for p in folder.iterdir()] == [".lock"]
+    lock.close()
