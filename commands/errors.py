@@ -4,6 +4,9 @@
 
     TicketingError                      root; catch this at process boundaries
     ├── RefusalError                    a business refusal; ``code`` is a stable string
+    │   └── SeatingPlanError            a pretix plan does not import, with the ``path``
+    │                                   of its first bad field (commands.seating_plan;
+    │                                   code ``"invalid_seating_plan"``)
     └── InfrastructureError             the world around the core misbehaved
         └── CodecError                  a record could not be (de)serialised;
             │                           ``reason`` is a stable code, ``raw`` the bytes
