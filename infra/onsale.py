@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import statistics
 import time
 import uuid
@@ -263,10 +264,42 @@ class SaleResult:
 
 
 def run(plan: OnsalePlan) -> int:
-    """Run the on-sale end to end and print the report; 0 when nothing oversold."""
+    """Run the on-sale end to end and print the report; 0 only for a sound sale."""
     sale = run_sale(plan, settings_for_run())
     print_report(plan, sale)
-    return 0 if sale.ledger.oversold == 0 else 2
+    problems = sale_problems(sale)
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 2 if problems else 0
+
+
+def sale_problems(sale: SaleResult) -> list[str]:
+    """What makes a sale unsound: oversold, unanswered buyers, lost sections."""
+    outcomes = Counter(result.outcome for result in sale.results)
+    problems = []
+    if sale.ledger.oversold:
+        problems.append(f"{sale.ledger.oversold} places oversold")
+    unanswered = outcomes["error"] + outcomes["pending"]
+    if unanswered:
+        problems.append(f"{unanswered} buyers got no outcome")
+    lost = sale.ledger.rejected_by_reason["unknown_section"]
+    if lost:
+        problems.append(f"{lost} holds refused for a section the show has")
+    if not sale.ledger.holds_placed:
+        problems.append("no hold was placed")
+    return problems
+
+
+def refuse_if_gateway_port_taken(settings: Settings) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((settings.gateway_host, settings.gateway_port))
+        except OSError:
+            raise processes.ProcessFailed(
+                f"port {settings.gateway_host}:{settings.gateway_port} is taken "
+                "(a gateway already running?); stop it, or move this run's "
+                "gateway with TICKETING_GATEWAY_PORT"
+            ) from None
 
 
 def run_sale(plan: OnsalePlan, settings: Settings) -> SaleResult:
@@ -278,6 +311,7 @@ def run_sale(plan: OnsalePlan, settings: Settings) -> SaleResult:
     ensure_schema(session, settings.cassandra_keyspace)
     cluster.shutdown()
 
+    refuse_if_gateway_port_taken(settings)
     print("== starting agent, projection worker and gateway", flush=True)
     managed = [processes.start(role) for role in ("agent", "projection", "gateway")]
     base_url = f"http://{settings.gateway_host}:{settings.gateway_port}"
