@@ -20,7 +20,7 @@ class SectionKind(enum.StrEnum):
 
 
 class RejectionReason(enum.StrEnum):
-    """Stable codes for refused holds; the gateway maps each to a problem type."""
+    """Stable codes for refused commands; the gateway maps each to a problem type."""
 
     SOLD_OUT = "sold_out"
     SEAT_UNAVAILABLE = "seat_unavailable"
@@ -29,6 +29,34 @@ class RejectionReason(enum.StrEnum):
     INVALID_REQUEST = "invalid_request"
     BUYER_LIMIT_REACHED = "buyer_limit_reached"
     SECTION_EXISTS = "section_exists"
+    UNKNOWN_HOLD = "unknown_hold"
+    NOT_HOLD_OWNER = "not_hold_owner"
+    HOLD_ENDED = "hold_ended"
+    PAYMENT_PENDING = "payment_pending"
+    SALE_CLOSED = "sale_closed"
+    SEAT_IN_USE = "seat_in_use"
+    SEAT_EXISTS = "seat_exists"
+    INSUFFICIENT_FREE = "insufficient_free"
+
+
+class InventoryMode(enum.StrEnum):
+    """Whether a placed hold waits for checkout or goes straight to payment."""
+
+    HOLDS = "holds"
+    IMMEDIATE = "immediate"
+
+
+class ReleaseReason(enum.StrEnum):
+    """Why a hold gave its places back before its deadline."""
+
+    RELEASED_BY_BUYER = "released_by_buyer"
+    PAYMENT_FAILED = "payment_failed"
+
+
+class RefundReason(enum.StrEnum):
+    """Why a successful payment must be refunded."""
+
+    HOLD_ENDED = "hold_ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +106,9 @@ class CreateShow:
     hold_ttl_seconds: int
     max_tickets_per_buyer: int
     sections: tuple[SectionSpec, ...]
+    inventory_mode: InventoryMode = InventoryMode.HOLDS
+    payment_window_seconds: int = 900
+    sale_open: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +124,120 @@ class PlaceHold:
     quantity: int = 0
 
 
-Command = CreateShow | PlaceHold
+@dataclass(frozen=True, slots=True)
+class ReleaseHold:
+    """Give a buyer's held places back before the hold's deadline."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    buyer_id: str
+    hold_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """Move a hold to payment pending until the section's payment deadline."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    buyer_id: str
+    hold_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPaymentResult:
+    """Apply the provider's outcome of a hold's payment (from the inbox)."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    hold_id: str
+    provider_event_id: str
+    succeeded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Let log time pass for a whole partition: expire every hold that is due."""
+
+    command_id: str
+    issued_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSale:
+    """Let a section accept new holds."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSale:
+    """Refuse new holds in a section; existing holds still check out and pay."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHoldTtl:
+    """Set how long new holds of a section last."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    hold_ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddInventory:
+    """Add places: new seats in rows (reserved) or a quantity (GA)."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    rows: tuple[Row, ...] = ()
+    quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawInventory:
+    """Take free places off sale for good: named seats (reserved) or a quantity."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    seat_ids: tuple[str, ...] = ()
+    quantity: int = 0
+
+
+SectionCommand = (
+    PlaceHold
+    | ReleaseHold
+    | Checkout
+    | RecordPaymentResult
+    | OpenSale
+    | CloseSale
+    | ChangeHoldTtl
+    | AddInventory
+    | WithdrawInventory
+)
+"""A command addressed to one section (it carries show_id and section_id)."""
+
+Command = CreateShow | Tick | SectionCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +251,7 @@ class SectionCreated:
     kind: SectionKind
     capacity: int
     hold_ttl_seconds: int
+    inventory_mode: InventoryMode = InventoryMode.HOLDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,4 +306,150 @@ class HoldExpired:
     quantity: int
 
 
-Event = SectionCreated | SectionRejected | HoldPlaced | HoldRejected | HoldExpired
+@dataclass(frozen=True, slots=True)
+class HoldReleased:
+    """A hold ended before its deadline; its places are free again."""
+
+    command_id: str
+    occurred_at_ms: int
+    hold_id: str
+    show_id: str
+    section_id: str
+    reason: ReleaseReason
+    seat_ids: tuple[str, ...]
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutStarted:
+    """A hold awaits payment until ``payment_deadline_ms`` (log time)."""
+
+    command_id: str
+    occurred_at_ms: int
+    hold_id: str
+    show_id: str
+    section_id: str
+    buyer_id: str
+    payment_deadline_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketsSold:
+    """A paid hold became an order with one ticket per place; sold for good."""
+
+    command_id: str
+    occurred_at_ms: int
+    hold_id: str
+    order_id: str
+    show_id: str
+    section_id: str
+    buyer_id: str
+    seat_ids: tuple[str, ...]
+    quantity: int
+    ticket_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequired:
+    """A payment succeeded for a hold that had already ended unsold."""
+
+    command_id: str
+    occurred_at_ms: int
+    hold_id: str
+    show_id: str
+    section_id: str
+    provider_event_id: str
+    reason: RefundReason
+
+
+@dataclass(frozen=True, slots=True)
+class SaleOpened:
+    """A section accepts new holds."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaleClosed:
+    """A section refuses new holds; existing holds may still be paid."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldTtlChanged:
+    """Holds placed from now on last ``hold_ttl_seconds``."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    hold_ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryAdded:
+    """Places were added: ``rows`` of new seats (reserved) or ``quantity`` (GA).
+
+    ``seat_ids`` lists the new seats; ``capacity`` is the section's capacity after.
+    """
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    rows: tuple[Row, ...]
+    seat_ids: tuple[str, ...]
+    quantity: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryWithdrawn:
+    """Free places were taken off sale; ``capacity`` is the section's capacity after."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    seat_ids: tuple[str, ...]
+    quantity: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    """A command other than a hold was refused: ``command`` names its type."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    command: str
+    reason: RejectionReason
+    detail: str
+
+
+Event = (
+    SectionCreated
+    | SectionRejected
+    | HoldPlaced
+    | HoldRejected
+    | HoldExpired
+    | HoldReleased
+    | CheckoutStarted
+    | TicketsSold
+    | RefundRequired
+    | SaleOpened
+    | SaleClosed
+    | HoldTtlChanged
+    | InventoryAdded
+    | InventoryWithdrawn
+    | CommandRejected
+)

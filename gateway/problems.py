@@ -82,6 +82,28 @@ _TYPES: Final = (
     ProblemType(
         "section-exists", 409, "Section exists", "A section of the show exists."
     ),
+    ProblemType("unknown-hold", 409, "Unknown hold", "No such hold in this section."),
+    ProblemType("not-hold-owner", 409, "Not your hold", "The hold is another buyer's."),
+    ProblemType(
+        "hold-ended", 409, "Hold ended", "The hold expired, was released or sold."
+    ),
+    ProblemType(
+        "payment-pending",
+        409,
+        "Payment pending",
+        "The hold is checked out and awaits its payment.",
+    ),
+    ProblemType("sale-closed", 409, "Sale closed", "The section takes no new holds."),
+    ProblemType(
+        "seat-in-use", 409, "Seat in use", "A seat to withdraw is held or sold."
+    ),
+    ProblemType("seat-exists", 409, "Seat exists", "A seat to add is already there."),
+    ProblemType(
+        "insufficient-free",
+        409,
+        "Not enough free places",
+        "Fewer places are free than the request withdraws.",
+    ),
     ProblemType("show-not-found", 404, "Show not found", "No such show is on sale."),
     ProblemType(
         "hold-not-found",
@@ -119,6 +141,14 @@ REJECTION_SLUGS: Final[Mapping[RejectionReason, str]] = {
     RejectionReason.INVALID_REQUEST: "invalid-request",
     RejectionReason.BUYER_LIMIT_REACHED: "buyer-limit-reached",
     RejectionReason.SECTION_EXISTS: "section-exists",
+    RejectionReason.UNKNOWN_HOLD: "unknown-hold",
+    RejectionReason.NOT_HOLD_OWNER: "not-hold-owner",
+    RejectionReason.HOLD_ENDED: "hold-ended",
+    RejectionReason.PAYMENT_PENDING: "payment-pending",
+    RejectionReason.SALE_CLOSED: "sale-closed",
+    RejectionReason.SEAT_IN_USE: "seat-in-use",
+    RejectionReason.SEAT_EXISTS: "seat-exists",
+    RejectionReason.INSUFFICIENT_FREE: "insufficient-free",
 }
 
 _HTTP_SLUGS: Final[Mapping[int, str]] = {

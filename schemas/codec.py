@@ -25,19 +25,41 @@ from fastavro.schema import (
 
 from commands.errors import CodecError, CorruptRecordError, UnknownSchemaError
 from commands.model import (
+    AddInventory,
+    ChangeHoldTtl,
+    Checkout,
+    CheckoutStarted,
+    CloseSale,
     Command,
+    CommandRejected,
     CreateShow,
     Event,
     HoldExpired,
     HoldPlaced,
     HoldRejected,
+    HoldReleased,
+    HoldTtlChanged,
+    InventoryAdded,
+    InventoryMode,
+    InventoryWithdrawn,
+    OpenSale,
     PlaceHold,
+    RecordPaymentResult,
+    RefundReason,
+    RefundRequired,
     RejectionReason,
+    ReleaseHold,
+    ReleaseReason,
     Row,
+    SaleClosed,
+    SaleOpened,
     SectionCreated,
     SectionKind,
     SectionRejected,
     SectionSpec,
+    Tick,
+    TicketsSold,
+    WithdrawInventory,
 )
 
 __all__ = [
@@ -78,8 +100,31 @@ _EVENT_BATCH_SCHEMA, EVENT_SCHEMA_FP = _load("ticketing.EventBatch")
 _COMMAND_FP_BYTES: Final = COMMAND_SCHEMA_FP.encode("ascii")
 _EVENT_FP_BYTES: Final = EVENT_SCHEMA_FP.encode("ascii")
 
+# Older batch schemas, frozen self-contained as ``<name>.<fingerprint>.avsc``: records
+# they wrote stay readable, resolved to the current schema (new fields get defaults).
+_LEGACY_COMMAND_FPS: Final = ("1088b0f7fbc60094",)
+_LEGACY_EVENT_FPS: Final = ("5142d740f204634a",)
+
+
+def _writer_schemas(full_name: str, current: Any, legacy: tuple[str, ...]) -> Any:
+    """The schema that wrote a record, by fingerprint (ASCII bytes)."""
+    schemas = {fp.encode("ascii"): _load(f"{full_name}.{fp}")[0] for fp in legacy}
+    schemas[_load(full_name)[1].encode("ascii")] = current
+    return schemas
+
+
+_COMMAND_WRITER_SCHEMAS: Final[dict[bytes, Any]] = _writer_schemas(
+    "ticketing.CommandBatch", _COMMAND_BATCH_SCHEMA, _LEGACY_COMMAND_FPS
+)
+_EVENT_WRITER_SCHEMAS: Final[dict[bytes, Any]] = _writer_schemas(
+    "ticketing.EventBatch", _EVENT_BATCH_SCHEMA, _LEGACY_EVENT_FPS
+)
+
 _SECTION_KINDS: Final = {kind.value: kind for kind in SectionKind}
 _REASONS: Final = {reason.value: reason for reason in RejectionReason}
+_MODES: Final = {mode.value: mode for mode in InventoryMode}
+_RELEASE_REASONS: Final = {reason.value: reason for reason in ReleaseReason}
+_REFUND_REASONS: Final = {reason.value: reason for reason in RefundReason}
 
 # --- dataclass -> Avro dict -------------------------------------------------------
 # Tuples are written as they are (fastavro accepts any sized iterable for an array)
@@ -110,6 +155,9 @@ def _create_show_to_avro(c: CreateShow) -> AvroRecord:
         "hold_ttl_seconds": c.hold_ttl_seconds,
         "max_tickets_per_buyer": c.max_tickets_per_buyer,
         "sections": [_section_spec_to_avro(spec) for spec in c.sections],
+        "inventory_mode": c.inventory_mode,
+        "payment_window_seconds": c.payment_window_seconds,
+        "sale_open": c.sale_open,
     }
 
 
@@ -136,6 +184,7 @@ def _section_created_to_avro(e: SectionCreated) -> AvroRecord:
         "kind": e.kind,
         "capacity": e.capacity,
         "hold_ttl_seconds": e.hold_ttl_seconds,
+        "inventory_mode": e.inventory_mode,
     }
 
 
@@ -191,6 +240,210 @@ def _hold_expired_to_avro(e: HoldExpired) -> AvroRecord:
     }
 
 
+def _release_hold_to_avro(c: ReleaseHold) -> AvroRecord:
+    """Map a ReleaseHold command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+        "buyer_id": c.buyer_id,
+        "hold_id": c.hold_id,
+    }
+
+
+def _checkout_to_avro(c: Checkout) -> AvroRecord:
+    """Map a Checkout command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+        "buyer_id": c.buyer_id,
+        "hold_id": c.hold_id,
+    }
+
+
+def _record_payment_result_to_avro(c: RecordPaymentResult) -> AvroRecord:
+    """Map a RecordPaymentResult command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+        "hold_id": c.hold_id,
+        "provider_event_id": c.provider_event_id,
+        "succeeded": c.succeeded,
+    }
+
+
+def _tick_to_avro(c: Tick) -> AvroRecord:
+    """Map a Tick command to its Avro record."""
+    return {"command_id": c.command_id, "issued_at_ms": c.issued_at_ms}
+
+
+def _sale_command_to_avro(c: OpenSale | CloseSale) -> AvroRecord:
+    """Map an OpenSale or CloseSale command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+    }
+
+
+def _change_hold_ttl_to_avro(c: ChangeHoldTtl) -> AvroRecord:
+    """Map a ChangeHoldTtl command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+        "hold_ttl_seconds": c.hold_ttl_seconds,
+    }
+
+
+def _add_inventory_to_avro(c: AddInventory) -> AvroRecord:
+    """Map an AddInventory command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+        "rows": [_row_to_avro(row) for row in c.rows],
+        "quantity": c.quantity,
+    }
+
+
+def _withdraw_inventory_to_avro(c: WithdrawInventory) -> AvroRecord:
+    """Map a WithdrawInventory command to its Avro record."""
+    return {
+        "command_id": c.command_id,
+        "issued_at_ms": c.issued_at_ms,
+        "show_id": c.show_id,
+        "section_id": c.section_id,
+        "seat_ids": c.seat_ids,
+        "quantity": c.quantity,
+    }
+
+
+def _hold_released_to_avro(e: HoldReleased) -> AvroRecord:
+    """Map a HoldReleased event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "hold_id": e.hold_id,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "reason": e.reason,
+        "seat_ids": e.seat_ids,
+        "quantity": e.quantity,
+    }
+
+
+def _checkout_started_to_avro(e: CheckoutStarted) -> AvroRecord:
+    """Map a CheckoutStarted event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "hold_id": e.hold_id,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "buyer_id": e.buyer_id,
+        "payment_deadline_ms": e.payment_deadline_ms,
+    }
+
+
+def _tickets_sold_to_avro(e: TicketsSold) -> AvroRecord:
+    """Map a TicketsSold event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "hold_id": e.hold_id,
+        "order_id": e.order_id,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "buyer_id": e.buyer_id,
+        "seat_ids": e.seat_ids,
+        "quantity": e.quantity,
+        "ticket_ids": e.ticket_ids,
+    }
+
+
+def _refund_required_to_avro(e: RefundRequired) -> AvroRecord:
+    """Map a RefundRequired event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "hold_id": e.hold_id,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "provider_event_id": e.provider_event_id,
+        "reason": e.reason,
+    }
+
+
+def _sale_event_to_avro(e: SaleOpened | SaleClosed) -> AvroRecord:
+    """Map a SaleOpened or SaleClosed event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+    }
+
+
+def _hold_ttl_changed_to_avro(e: HoldTtlChanged) -> AvroRecord:
+    """Map a HoldTtlChanged event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "hold_ttl_seconds": e.hold_ttl_seconds,
+    }
+
+
+def _inventory_added_to_avro(e: InventoryAdded) -> AvroRecord:
+    """Map an InventoryAdded event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "rows": [_row_to_avro(row) for row in e.rows],
+        "seat_ids": e.seat_ids,
+        "quantity": e.quantity,
+        "capacity": e.capacity,
+    }
+
+
+def _inventory_withdrawn_to_avro(e: InventoryWithdrawn) -> AvroRecord:
+    """Map an InventoryWithdrawn event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "seat_ids": e.seat_ids,
+        "quantity": e.quantity,
+        "capacity": e.capacity,
+    }
+
+
+def _command_rejected_to_avro(e: CommandRejected) -> AvroRecord:
+    """Map a CommandRejected event to its Avro record."""
+    return {
+        "command_id": e.command_id,
+        "occurred_at_ms": e.occurred_at_ms,
+        "show_id": e.show_id,
+        "section_id": e.section_id,
+        "command": e.command,
+        "reason": e.reason,
+        "detail": e.detail,
+    }
+
+
 # --- Avro dict -> dataclass -------------------------------------------------------
 
 
@@ -218,6 +471,9 @@ def _create_show_from_avro(r: AvroRecord) -> CreateShow:
         r["hold_ttl_seconds"],
         r["max_tickets_per_buyer"],
         tuple([_section_spec_from_avro(spec) for spec in r["sections"]]),
+        _MODES[r["inventory_mode"]],
+        r["payment_window_seconds"],
+        r["sale_open"],
     )
 
 
@@ -244,6 +500,7 @@ def _section_created_from_avro(r: AvroRecord) -> SectionCreated:
         _SECTION_KINDS[r["kind"]],
         r["capacity"],
         r["hold_ttl_seconds"],
+        _MODES[r["inventory_mode"]],
     )
 
 
@@ -299,15 +556,244 @@ def _hold_expired_from_avro(r: AvroRecord) -> HoldExpired:
     )
 
 
+def _release_hold_from_avro(r: AvroRecord) -> ReleaseHold:
+    """Build a ReleaseHold command from its Avro record."""
+    return ReleaseHold(
+        r["command_id"],
+        r["issued_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        r["buyer_id"],
+        r["hold_id"],
+    )
+
+
+def _checkout_from_avro(r: AvroRecord) -> Checkout:
+    """Build a Checkout command from its Avro record."""
+    return Checkout(
+        r["command_id"],
+        r["issued_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        r["buyer_id"],
+        r["hold_id"],
+    )
+
+
+def _record_payment_result_from_avro(r: AvroRecord) -> RecordPaymentResult:
+    """Build a RecordPaymentResult command from its Avro record."""
+    return RecordPaymentResult(
+        r["command_id"],
+        r["issued_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        r["hold_id"],
+        r["provider_event_id"],
+        r["succeeded"],
+    )
+
+
+def _tick_from_avro(r: AvroRecord) -> Tick:
+    """Build a Tick command from its Avro record."""
+    return Tick(r["command_id"], r["issued_at_ms"])
+
+
+def _open_sale_from_avro(r: AvroRecord) -> OpenSale:
+    """Build an OpenSale command from its Avro record."""
+    return OpenSale(r["command_id"], r["issued_at_ms"], r["show_id"], r["section_id"])
+
+
+def _close_sale_from_avro(r: AvroRecord) -> CloseSale:
+    """Build a CloseSale command from its Avro record."""
+    return CloseSale(r["command_id"], r["issued_at_ms"], r["show_id"], r["section_id"])
+
+
+def _change_hold_ttl_from_avro(r: AvroRecord) -> ChangeHoldTtl:
+    """Build a ChangeHoldTtl command from its Avro record."""
+    return ChangeHoldTtl(
+        r["command_id"],
+        r["issued_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        r["hold_ttl_seconds"],
+    )
+
+
+def _add_inventory_from_avro(r: AvroRecord) -> AddInventory:
+    """Build an AddInventory command from its Avro record."""
+    return AddInventory(
+        r["command_id"],
+        r["issued_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        tuple([_row_from_avro(row) for row in r["rows"]]),
+        r["quantity"],
+    )
+
+
+def _withdraw_inventory_from_avro(r: AvroRecord) -> WithdrawInventory:
+    """Build a WithdrawInventory command from its Avro record."""
+    return WithdrawInventory(
+        r["command_id"],
+        r["issued_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        tuple(r["seat_ids"]),
+        r["quantity"],
+    )
+
+
+def _hold_released_from_avro(r: AvroRecord) -> HoldReleased:
+    """Build a HoldReleased event from its Avro record."""
+    return HoldReleased(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["hold_id"],
+        r["show_id"],
+        r["section_id"],
+        _RELEASE_REASONS[r["reason"]],
+        tuple(r["seat_ids"]),
+        r["quantity"],
+    )
+
+
+def _checkout_started_from_avro(r: AvroRecord) -> CheckoutStarted:
+    """Build a CheckoutStarted event from its Avro record."""
+    return CheckoutStarted(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["hold_id"],
+        r["show_id"],
+        r["section_id"],
+        r["buyer_id"],
+        r["payment_deadline_ms"],
+    )
+
+
+def _tickets_sold_from_avro(r: AvroRecord) -> TicketsSold:
+    """Build a TicketsSold event from its Avro record."""
+    return TicketsSold(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["hold_id"],
+        r["order_id"],
+        r["show_id"],
+        r["section_id"],
+        r["buyer_id"],
+        tuple(r["seat_ids"]),
+        r["quantity"],
+        tuple(r["ticket_ids"]),
+    )
+
+
+def _refund_required_from_avro(r: AvroRecord) -> RefundRequired:
+    """Build a RefundRequired event from its Avro record."""
+    return RefundRequired(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["hold_id"],
+        r["show_id"],
+        r["section_id"],
+        r["provider_event_id"],
+        _REFUND_REASONS[r["reason"]],
+    )
+
+
+def _sale_opened_from_avro(r: AvroRecord) -> SaleOpened:
+    """Build a SaleOpened event from its Avro record."""
+    return SaleOpened(
+        r["command_id"], r["occurred_at_ms"], r["show_id"], r["section_id"]
+    )
+
+
+def _sale_closed_from_avro(r: AvroRecord) -> SaleClosed:
+    """Build a SaleClosed event from its Avro record."""
+    return SaleClosed(
+        r["command_id"], r["occurred_at_ms"], r["show_id"], r["section_id"]
+    )
+
+
+def _hold_ttl_changed_from_avro(r: AvroRecord) -> HoldTtlChanged:
+    """Build a HoldTtlChanged event from its Avro record."""
+    return HoldTtlChanged(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        r["hold_ttl_seconds"],
+    )
+
+
+def _inventory_added_from_avro(r: AvroRecord) -> InventoryAdded:
+    """Build an InventoryAdded event from its Avro record."""
+    return InventoryAdded(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        tuple([_row_from_avro(row) for row in r["rows"]]),
+        tuple(r["seat_ids"]),
+        r["quantity"],
+        r["capacity"],
+    )
+
+
+def _inventory_withdrawn_from_avro(r: AvroRecord) -> InventoryWithdrawn:
+    """Build an InventoryWithdrawn event from its Avro record."""
+    return InventoryWithdrawn(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        tuple(r["seat_ids"]),
+        r["quantity"],
+        r["capacity"],
+    )
+
+
+def _command_rejected_from_avro(r: AvroRecord) -> CommandRejected:
+    """Build a CommandRejected event from its Avro record."""
+    return CommandRejected(
+        r["command_id"],
+        r["occurred_at_ms"],
+        r["show_id"],
+        r["section_id"],
+        r["command"],
+        _REASONS[r["reason"]],
+        r["detail"],
+    )
+
+
 # --- dispatch tables: Python type <-> (Avro full name, mapping) ---------------------
 
 _COMMAND_WRITERS: Final[dict[type, tuple[str, Callable[[Any], AvroRecord]]]] = {
     CreateShow: ("ticketing.CreateShow", _create_show_to_avro),
     PlaceHold: ("ticketing.PlaceHold", _place_hold_to_avro),
+    ReleaseHold: ("ticketing.ReleaseHold", _release_hold_to_avro),
+    Checkout: ("ticketing.Checkout", _checkout_to_avro),
+    RecordPaymentResult: (
+        "ticketing.RecordPaymentResult",
+        _record_payment_result_to_avro,
+    ),
+    Tick: ("ticketing.Tick", _tick_to_avro),
+    OpenSale: ("ticketing.OpenSale", _sale_command_to_avro),
+    CloseSale: ("ticketing.CloseSale", _sale_command_to_avro),
+    ChangeHoldTtl: ("ticketing.ChangeHoldTtl", _change_hold_ttl_to_avro),
+    AddInventory: ("ticketing.AddInventory", _add_inventory_to_avro),
+    WithdrawInventory: ("ticketing.WithdrawInventory", _withdraw_inventory_to_avro),
 }
 _COMMAND_READERS: Final[dict[str, Callable[[AvroRecord], Command]]] = {
     "ticketing.CreateShow": _create_show_from_avro,
     "ticketing.PlaceHold": _place_hold_from_avro,
+    "ticketing.ReleaseHold": _release_hold_from_avro,
+    "ticketing.Checkout": _checkout_from_avro,
+    "ticketing.RecordPaymentResult": _record_payment_result_from_avro,
+    "ticketing.Tick": _tick_from_avro,
+    "ticketing.OpenSale": _open_sale_from_avro,
+    "ticketing.CloseSale": _close_sale_from_avro,
+    "ticketing.ChangeHoldTtl": _change_hold_ttl_from_avro,
+    "ticketing.AddInventory": _add_inventory_from_avro,
+    "ticketing.WithdrawInventory": _withdraw_inventory_from_avro,
 }
 _EVENT_WRITERS: Final[dict[type, tuple[str, Callable[[Any], AvroRecord]]]] = {
     SectionCreated: ("ticketing.SectionCreated", _section_created_to_avro),
@@ -315,6 +801,16 @@ _EVENT_WRITERS: Final[dict[type, tuple[str, Callable[[Any], AvroRecord]]]] = {
     HoldPlaced: ("ticketing.HoldPlaced", _hold_placed_to_avro),
     HoldRejected: ("ticketing.HoldRejected", _hold_rejected_to_avro),
     HoldExpired: ("ticketing.HoldExpired", _hold_expired_to_avro),
+    HoldReleased: ("ticketing.HoldReleased", _hold_released_to_avro),
+    CheckoutStarted: ("ticketing.CheckoutStarted", _checkout_started_to_avro),
+    TicketsSold: ("ticketing.TicketsSold", _tickets_sold_to_avro),
+    RefundRequired: ("ticketing.RefundRequired", _refund_required_to_avro),
+    SaleOpened: ("ticketing.SaleOpened", _sale_event_to_avro),
+    SaleClosed: ("ticketing.SaleClosed", _sale_event_to_avro),
+    HoldTtlChanged: ("ticketing.HoldTtlChanged", _hold_ttl_changed_to_avro),
+    InventoryAdded: ("ticketing.InventoryAdded", _inventory_added_to_avro),
+    InventoryWithdrawn: ("ticketing.InventoryWithdrawn", _inventory_withdrawn_to_avro),
+    CommandRejected: ("ticketing.CommandRejected", _command_rejected_to_avro),
 }
 _EVENT_READERS: Final[dict[str, Callable[[AvroRecord], Event]]] = {
     "ticketing.SectionCreated": _section_created_from_avro,
@@ -322,6 +818,16 @@ _EVENT_READERS: Final[dict[str, Callable[[AvroRecord], Event]]] = {
     "ticketing.HoldPlaced": _hold_placed_from_avro,
     "ticketing.HoldRejected": _hold_rejected_from_avro,
     "ticketing.HoldExpired": _hold_expired_from_avro,
+    "ticketing.HoldReleased": _hold_released_from_avro,
+    "ticketing.CheckoutStarted": _checkout_started_from_avro,
+    "ticketing.TicketsSold": _tickets_sold_from_avro,
+    "ticketing.RefundRequired": _refund_required_from_avro,
+    "ticketing.SaleOpened": _sale_opened_from_avro,
+    "ticketing.SaleClosed": _sale_closed_from_avro,
+    "ticketing.HoldTtlChanged": _hold_ttl_changed_from_avro,
+    "ticketing.InventoryAdded": _inventory_added_from_avro,
+    "ticketing.InventoryWithdrawn": _inventory_withdrawn_from_avro,
+    "ticketing.CommandRejected": _command_rejected_from_avro,
 }
 
 _DECODE_FAILURES: Final = (
@@ -372,7 +878,7 @@ def encode_events(events: Sequence[Event]) -> bytes:
 
 def decode_commands(value: bytes | None, headers: Headers) -> list[Command]:
     """Decode a command batch value, raising ``CodecError`` for any bad record."""
-    record = _read(value, headers, _COMMAND_FP_BYTES, _COMMAND_BATCH_SCHEMA)
+    record = _read(value, headers, _COMMAND_WRITER_SCHEMAS, _COMMAND_BATCH_SCHEMA)
     try:
         commands = [
             _COMMAND_READERS[item["body"][0]](item["body"][1])
@@ -387,7 +893,7 @@ def decode_commands(value: bytes | None, headers: Headers) -> list[Command]:
 
 def decode_events(value: bytes | None, headers: Headers) -> list[Event]:
     """Decode an event batch value, raising ``CodecError`` for any bad record."""
-    record = _read(value, headers, _EVENT_FP_BYTES, _EVENT_BATCH_SCHEMA)
+    record = _read(value, headers, _EVENT_WRITER_SCHEMAS, _EVENT_BATCH_SCHEMA)
     try:
         events = [_EVENT_READERS[name](body) for name, body in record["events"]]
     except _DECODE_FAILURES as exc:
@@ -431,7 +937,7 @@ def _header_value(headers: Headers) -> bytes | None:
 
 
 def _read(
-    value: bytes | None, headers: Headers, expected_fp: bytes, schema: Any
+    value: bytes | None, headers: Headers, writers: dict[bytes, Any], schema: Any
 ) -> AvroRecord:
     """Check the fingerprint, then read exactly one record from the value."""
     if value is None:
@@ -439,14 +945,21 @@ def _read(
     fp = _header_value(headers)
     if fp is None:
         raise UnknownSchemaError(f"missing {SCHEMA_HEADER!r} header", raw=value)
-    if fp != expected_fp:
+    writer = writers.get(fp)
+    if writer is None:
         raise UnknownSchemaError(
-            f"unknown schema fingerprint {fp!r}, expected {expected_fp!r}", raw=value
+            f"unknown schema fingerprint {fp!r}, known {sorted(writers)!r}", raw=value
         )
     stream = BytesIO(value)
     try:
         record = cast(
-            AvroRecord, schemaless_reader(stream, schema, return_record_name=True)
+            AvroRecord,
+            schemaless_reader(
+                stream,
+                writer,
+                None if writer is schema else schema,
+                return_record_name=True,
+            ),
         )
     except _DECODE_FAILURES as exc:
         raise CorruptRecordError(f"undecodable record: {exc!r}", raw=value) from exc

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from io import BytesIO
+from pathlib import Path
 
 import pytest
+from fastavro import parse_schema, schemaless_writer
+from fastavro.schema import load_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +23,7 @@ from commands.errors import (
 from commands.model import (
     CreateShow,
     HoldRejected,
+    InventoryMode,
     PlaceHold,
     RejectionReason,
     Row,
@@ -109,8 +114,62 @@ def test_headers_carry_hex_fingerprints_when_built() -> None:
 def test_fingerprints_are_pinned_when_schemas_are_unchanged() -> None:
     # A change here means the wire schema changed: evolve it compatibly (new fields
     # with defaults, order kept), and keep readers for the old fingerprint.
-    assert COMMAND_SCHEMA_FP == "1088b0f7fbc60094"
-    assert EVENT_SCHEMA_FP == "5142d740f204634a"
+    assert COMMAND_SCHEMA_FP == "8e92e166242f496e"
+    assert EVENT_SCHEMA_FP == "f9d63c51d961bb69"
+
+
+def _legacy_value(name: str, fp: str, record: dict[str, object]) -> bytes:
+    schema_dir = Path(__file__).resolve().parents[2] / "schemas"
+    schema = parse_schema(load_schema(str(schema_dir / f"ticketing.{name}.{fp}.avsc")))
+    out = BytesIO()
+    schemaless_writer(out, schema, record)
+    return out.getvalue()
+
+
+def test_decode_fills_defaults_when_command_was_written_by_the_first_schema() -> None:
+    show = {
+        "command_id": "cmd-0",
+        "issued_at_ms": 5,
+        "show_id": "show-1",
+        "hold_ttl_seconds": 600,
+        "max_tickets_per_buyer": 4,
+        "sections": [
+            {"section_id": "GA", "kind": "general_admission", "rows": [], "capacity": 9}
+        ],
+    }
+    value = _legacy_value(
+        "CommandBatch",
+        "1088b0f7fbc60094",
+        {"commands": [{"body": ("ticketing.CreateShow", show)}]},
+    )
+
+    (decoded,) = decode_commands(value, [(SCHEMA_HEADER, b"1088b0f7fbc60094")])
+
+    assert isinstance(decoded, CreateShow)
+    assert decoded.inventory_mode is InventoryMode.HOLDS
+    assert (decoded.payment_window_seconds, decoded.sale_open) == (900, True)
+    assert decoded.sections[0].capacity == 9
+
+
+def test_decode_fills_defaults_when_event_was_written_by_the_first_schema() -> None:
+    created = {
+        "command_id": "cmd-0",
+        "occurred_at_ms": 1,
+        "show_id": "show-1",
+        "section_id": "GA",
+        "kind": "reserved",
+        "capacity": 500,
+        "hold_ttl_seconds": 600,
+    }
+    value = _legacy_value(
+        "EventBatch",
+        "5142d740f204634a",
+        {"events": [("ticketing.SectionCreated", created)]},
+    )
+
+    decoded = decode_events(value, [(SCHEMA_HEADER, b"5142d740f204634a")])
+
+    assert decoded == [CREATED]
 
 
 # --- encoding refusals (programming errors, not codec errors) ----------------------
@@ -202,8 +261,8 @@ def test_raises_corrupt_record_when_string_is_not_utf8() -> None:
 
 
 def test_raises_corrupt_record_when_union_branch_is_unknown() -> None:
-    # array of 1, Command.body union index 2 (zigzag 4): only 0 and 1 exist
-    value = b"\x02\x04" + VALUE[2:]
+    # array of 1, Command.body union index 11 (zigzag 22): only 0 to 10 exist
+    value = b"\x02\x16" + VALUE[2:]
     assert _raises_corrupt(value).raw == value
 
 

@@ -1,0 +1,363 @@
+"""A section's state as a fold of its events, and its persisted entries.
+
+Holds go through these states; every hold ends in exactly one of sold, released,
+expired::
+
+    held ──► payment pending ──► sold
+     │             │
+     └─────────────┴──► ended (released by the buyer or on payment failure, expired)
+
+One entry per name, JSON-ready (``drain_changes`` returns ``None`` for none here):
+
+==================  ==============================================================
+``meta``            show id, spec, hold TTL, buyer limit, mode, payment window, sale
+``clock``           the section's log time, epoch millis
+``hold:<id>``       held: ``[buyer, seats, quantity, expires_at_ms]``;
+                    payment pending: ``[buyer, seats, quantity, deadline_ms, 1]``;
+                    sold: ``[buyer, seats, quantity, last_deadline_ms, 2]``;
+                    ended unsold: ``0``, or ``1`` once a refund was required
+``cmd:<id>``        ``1``: a decided command other than a hold (redelivery guard)
+==================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from commands.model import (
+    CheckoutStarted,
+    Event,
+    HoldExpired,
+    HoldPlaced,
+    HoldReleased,
+    HoldTtlChanged,
+    InventoryAdded,
+    InventoryMode,
+    InventoryWithdrawn,
+    RefundRequired,
+    Row,
+    SaleClosed,
+    SaleOpened,
+    SectionKind,
+    SectionSpec,
+    TicketsSold,
+)
+from commands.seating import with_rows_added, with_seats_removed
+
+EntryValue = Any
+"""A JSON-ready value of one persisted state entry (``None`` deletes it)."""
+
+META_ENTRY = "meta"
+CLOCK_ENTRY = "clock"
+HOLD_ENTRY_PREFIX = "hold:"
+COMMAND_ENTRY_PREFIX = "cmd:"
+CLOSED_HOLD = 0
+"""Entry value of a hold that ended unsold: its id stays known, its places free."""
+REFUNDED_HOLD = 1
+"""Entry value of a hold that ended unsold and whose late payment is refunded."""
+DEFAULT_PAYMENT_WINDOW_SECONDS = 900
+
+
+class HoldState(enum.IntEnum):
+    """Where a hold that has not ended stands; the value is its entry code."""
+
+    HELD = 0
+    PAYMENT_PENDING = 1
+    SOLD = 2
+
+
+@dataclass(slots=True)
+class OpenHold:
+    """Places kept for one buyer: held or payment pending until a deadline, or sold."""
+
+    hold_id: str
+    buyer_id: str
+    seat_ids: tuple[str, ...]
+    quantity: int
+    expires_at_ms: int
+    state: HoldState = HoldState.HELD
+
+
+@dataclass(slots=True)
+class SectionState:
+    """One section's places: free, held (held or payment pending) or sold."""
+
+    show_id: str
+    spec: SectionSpec
+    hold_ttl_seconds: int
+    max_tickets_per_buyer: int
+    clock_ms: int = 0
+    holds: dict[str, OpenHold] = field(default_factory=dict)
+    sold_count: int = 0
+    inventory_mode: InventoryMode = InventoryMode.HOLDS
+    payment_window_seconds: int = DEFAULT_PAYMENT_WINDOW_SECONDS
+    sale_open: bool = True
+    sold_holds: dict[str, OpenHold] = field(default_factory=dict)
+    ended_holds: dict[str, int] = field(default_factory=dict)
+    _all_seats: set[str] = field(default_factory=set)
+    _free_seats: set[str] = field(default_factory=set)
+    _capacity: int = 0
+    _held_count: int = 0
+    _buyer_places: dict[str, int] = field(default_factory=dict)
+    _expiries: list[tuple[int, str]] = field(default_factory=list)
+    _decided_ids: set[str] = field(default_factory=set)
+    _dirty: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._all_seats = set(self.spec.seat_ids())
+        self._free_seats = set(self._all_seats)
+        self._capacity = self.spec.place_count()
+
+    # -- counts ------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """All places of the section, whatever their state."""
+        return self._capacity
+
+    @property
+    def held_count(self) -> int:
+        """Places kept by open holds, held or payment pending."""
+        return self._held_count
+
+    @property
+    def free_count(self) -> int:
+        """Places that a new hold could take."""
+        return self._capacity - self._held_count - self.sold_count
+
+    def free_seat_ids(self) -> frozenset[str]:
+        """Seats of a reserved section that are neither held nor sold."""
+        return frozenset(self._free_seats)
+
+    def buyer_places(self, buyer_id: str) -> int:
+        """Places a buyer holds, awaits payment for or bought in this section."""
+        return self._buyer_places.get(buyer_id, 0)
+
+    def is_known_hold(self, hold_id: str) -> bool:
+        """Whether a hold of this id was ever placed here."""
+        return (
+            hold_id in self.holds
+            or hold_id in self.sold_holds
+            or hold_id in self.ended_holds
+        )
+
+    # -- fold --------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Fold one event of this section into the state."""
+        if isinstance(event, HoldPlaced):
+            self._add_hold(
+                OpenHold(
+                    event.hold_id,
+                    event.buyer_id,
+                    event.seat_ids,
+                    event.quantity,
+                    event.expires_at_ms,
+                )
+            )
+        elif isinstance(event, HoldExpired | HoldReleased):
+            self._end_hold(event.hold_id)
+        elif isinstance(event, CheckoutStarted):
+            self._await_payment(event.hold_id, event.payment_deadline_ms)
+        elif isinstance(event, TicketsSold):
+            self._sell(event.hold_id)
+        elif isinstance(event, RefundRequired):
+            self.ended_holds[event.hold_id] = REFUNDED_HOLD
+            self._dirty.add(HOLD_ENTRY_PREFIX + event.hold_id)
+        else:
+            self._apply_admin(event)
+
+    def _apply_admin(self, event: Event) -> None:
+        if isinstance(event, SaleOpened | SaleClosed):
+            self.sale_open = isinstance(event, SaleOpened)
+        elif isinstance(event, HoldTtlChanged):
+            self.hold_ttl_seconds = event.hold_ttl_seconds
+        elif isinstance(event, InventoryAdded):
+            self._add_places(event.rows, event.seat_ids, event.quantity)
+        elif isinstance(event, InventoryWithdrawn):
+            self._remove_places(event.seat_ids, event.quantity)
+        else:
+            return
+        self._dirty.add(META_ENTRY)
+
+    def _add_hold(self, hold: OpenHold) -> None:
+        # TODO(limit): ids of every hold are kept for the life of the section so a
+        # redelivery never places twice and a late payment is refunded, not sold;
+        # past ~1M holds per section (~100 MB), bound them by the command topic's
+        # retention.
+        if hold.state is HoldState.SOLD:
+            self.sold_holds[hold.hold_id] = hold
+            self.sold_count += hold.quantity
+        else:
+            self.holds[hold.hold_id] = hold
+            self._held_count += hold.quantity
+            heapq.heappush(self._expiries, (hold.expires_at_ms, hold.hold_id))
+        self._free_seats.difference_update(hold.seat_ids)
+        self._buyer_places[hold.buyer_id] = (
+            self._buyer_places.get(hold.buyer_id, 0) + hold.quantity
+        )
+        self._dirty.add(HOLD_ENTRY_PREFIX + hold.hold_id)
+
+    def _end_hold(self, hold_id: str) -> None:
+        hold = self.holds.pop(hold_id)
+        self.ended_holds[hold_id] = CLOSED_HOLD
+        self._free_seats.update(hold.seat_ids)
+        self._held_count -= hold.quantity
+        remaining = self._buyer_places[hold.buyer_id] - hold.quantity
+        if remaining:
+            self._buyer_places[hold.buyer_id] = remaining
+        else:
+            del self._buyer_places[hold.buyer_id]
+        self._dirty.add(HOLD_ENTRY_PREFIX + hold_id)
+
+    def _await_payment(self, hold_id: str, deadline_ms: int) -> None:
+        hold = self.holds[hold_id]
+        hold.state = HoldState.PAYMENT_PENDING
+        hold.expires_at_ms = deadline_ms
+        heapq.heappush(self._expiries, (deadline_ms, hold_id))
+        self._dirty.add(HOLD_ENTRY_PREFIX + hold_id)
+
+    def _sell(self, hold_id: str) -> None:
+        hold = self.holds.pop(hold_id)
+        hold.state = HoldState.SOLD
+        self.sold_holds[hold_id] = hold
+        self._held_count -= hold.quantity
+        self.sold_count += hold.quantity
+        self._dirty.add(HOLD_ENTRY_PREFIX + hold_id)
+
+    def _add_places(
+        self, rows: tuple[Row, ...], seat_ids: tuple[str, ...], quantity: int
+    ) -> None:
+        if self.spec.kind is SectionKind.RESERVED:
+            self.spec = with_rows_added(self.spec, rows)
+        else:
+            self.spec = _with_capacity(self.spec, self.spec.capacity + quantity)
+        self._all_seats.update(seat_ids)
+        self._free_seats.update(seat_ids)
+        self._capacity += quantity
+
+    def _remove_places(self, seat_ids: tuple[str, ...], quantity: int) -> None:
+        if self.spec.kind is SectionKind.RESERVED:
+            self.spec = with_seats_removed(self.spec, frozenset(seat_ids))
+        else:
+            self.spec = _with_capacity(self.spec, self.spec.capacity - quantity)
+        self._all_seats.difference_update(seat_ids)
+        self._free_seats.difference_update(seat_ids)
+        self._capacity -= quantity
+
+    def _pop_due_holds(self, now_ms: int) -> list[OpenHold]:
+        """Open holds whose deadline is at or before ``now_ms``, by deadline, id."""
+        due: list[OpenHold] = []
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now_ms:
+            deadline_ms, hold_id = heapq.heappop(expiries)
+            hold = self.holds.get(hold_id)
+            # An entry whose hold ended, moved its deadline or is already due
+            # (checkout to the same deadline pushes it twice) is stale: skip it.
+            if hold is not None and hold.expires_at_ms == deadline_ms:
+                if not due or due[-1] is not hold:
+                    due.append(hold)
+        return due
+
+    # -- entries -----------------------------------------------------------------
+
+    def drain_changes(self) -> dict[str, EntryValue]:
+        """Entries changed since the last drain, ``None`` for deleted ones."""
+        changes = {name: self._entry(name) for name in self._dirty}
+        self._dirty.clear()
+        return changes
+
+    def _entry(self, name: str) -> EntryValue:
+        if name == META_ENTRY:
+            return _meta_entry(self)
+        if name == CLOCK_ENTRY:
+            return self.clock_ms
+        if name.startswith(COMMAND_ENTRY_PREFIX):
+            return 1
+        hold_id = name.removeprefix(HOLD_ENTRY_PREFIX)
+        hold = self.holds.get(hold_id) or self.sold_holds.get(hold_id)
+        if hold is None:
+            return self.ended_holds[hold_id]
+        entry = [hold.buyer_id, list(hold.seat_ids), hold.quantity, hold.expires_at_ms]
+        if hold.state is not HoldState.HELD:
+            entry.append(int(hold.state))
+        return entry
+
+    @classmethod
+    def restore(cls, entries: Mapping[str, EntryValue]) -> Self:
+        """Rebuild a section from the entries ``drain_changes`` produced."""
+        meta = entries[META_ENTRY]
+        section = cls(
+            show_id=meta["show_id"],
+            spec=_spec_from_entry(meta["spec"]),
+            hold_ttl_seconds=meta["hold_ttl_seconds"],
+            max_tickets_per_buyer=meta["max_tickets_per_buyer"],
+            clock_ms=entries.get(CLOCK_ENTRY, 0),
+            inventory_mode=InventoryMode(
+                meta.get("inventory_mode", InventoryMode.HOLDS.value)
+            ),
+            payment_window_seconds=meta.get(
+                "payment_window_seconds", DEFAULT_PAYMENT_WINDOW_SECONDS
+            ),
+            sale_open=meta.get("sale_open", True),
+        )
+        for name, value in sorted(entries.items()):
+            if value is None:
+                continue
+            if name.startswith(COMMAND_ENTRY_PREFIX):
+                section._decided_ids.add(name.removeprefix(COMMAND_ENTRY_PREFIX))
+            elif name.startswith(HOLD_ENTRY_PREFIX):
+                section._restore_hold(name.removeprefix(HOLD_ENTRY_PREFIX), value)
+        section._dirty.clear()
+        return section
+
+    def _restore_hold(self, hold_id: str, value: EntryValue) -> None:
+        if isinstance(value, int):
+            self.ended_holds[hold_id] = value
+            return
+        buyer_id, seat_ids, quantity, expires_at_ms, *state = value
+        self._add_hold(
+            OpenHold(
+                hold_id,
+                buyer_id,
+                tuple(seat_ids),
+                quantity,
+                expires_at_ms,
+                HoldState(state[0] if state else HoldState.HELD),
+            )
+        )
+
+
+def _with_capacity(spec: SectionSpec, capacity: int) -> SectionSpec:
+    return SectionSpec(spec.section_id, spec.kind, spec.rows, capacity)
+
+
+def _meta_entry(section: SectionState) -> dict[str, Any]:
+    spec = section.spec
+    return {
+        "show_id": section.show_id,
+        "hold_ttl_seconds": section.hold_ttl_seconds,
+        "max_tickets_per_buyer": section.max_tickets_per_buyer,
+        "spec": {
+            "section_id": spec.section_id,
+            "kind": spec.kind.value,
+            "capacity": spec.capacity,
+            "rows": [[row.label, list(row.seat_numbers)] for row in spec.rows],
+        },
+        "inventory_mode": section.inventory_mode.value,
+        "payment_window_seconds": section.payment_window_seconds,
+        "sale_open": section.sale_open,
+    }
+
+
+def _spec_from_entry(raw: Mapping[str, Any]) -> SectionSpec:
+    return SectionSpec(
+        section_id=raw["section_id"],
+        kind=SectionKind(raw["kind"]),
+        capacity=raw["capacity"],
+        rows=tuple(Row(label, tuple(numbers)) for label, numbers in raw["rows"]),
+    )
