@@ -62,6 +62,9 @@ class Settings:
     agent_session_timeout_seconds: float = _setting(
         10.0, "How long a dead worker keeps its partitions before a rebalance."
     )
+    tick_interval_seconds: float = _setting(
+        1.0, "How often the agent puts a Tick on each partition it owns."
+    )
     agent_batch_max_commands: int = _setting(
         2000, "Most commands the agent decides in one batch."
     )

@@ -9,6 +9,7 @@ inside the partition's Kafka transaction. Undecodable records go to dead letters
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ from faust.streams import _current_event as stream_event_context
 
 from commands.errors import CodecError
 from commands.inventory import PartitionInventory, SectionInventory, section_key
-from commands.model import Command, Event
+from commands.model import Command, Event, Tick
 from infra.settings import Settings
 from infra.topics import (
     commands_topic,
@@ -28,13 +29,20 @@ from infra.topics import (
     events_topic,
     partition_for,
 )
-from schemas.codec import decode_commands, encode_events, event_headers
+from schemas.codec import (
+    command_headers,
+    decode_commands,
+    encode_commands,
+    encode_events,
+    event_headers,
+)
 from streams.eos import CommitGate
 from streams.transactional import send_in_transaction
 
 logger = logging.getLogger(__name__)
 
 ENTRY_SEPARATOR = "\x1f"
+TICK_KEY_PREFIX = "~tick/"
 TABLE_NAME = "section_entry_to_value"
 
 
@@ -78,6 +86,28 @@ class InventoryWriter:
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
         self.dead_letters_topic = dead_letters_topic(settings)
+
+    async def send_ticks(self, now_ms: int) -> None:
+        """Put a Tick on every command partition this worker owns.
+
+        Time inside the core comes from the log; ticks make it pass for sections
+        that receive no commands, so their lapsed holds expire.
+        """
+        owned = sorted(
+            tp.partition
+            for tp in self.app.consumer.assignment()
+            if tp.topic == self.commands_topic
+        )
+        for partition in owned:
+            tick = Tick(command_id=f"tick-{partition}-{now_ms}", issued_at_ms=now_ms)
+            await self.app.producer.send(
+                self.commands_topic,
+                f"{TICK_KEY_PREFIX}{partition}".encode(),
+                encode_commands([tick]),
+                partition,
+                None,
+                command_headers(),
+            )
 
     def forget_state(self) -> None:
         """Reload from the table at the next batch (after a rebalance)."""
@@ -221,6 +251,10 @@ def create_app(settings: Settings) -> faust.App:
             settings.agent_batch_max_commands, settings.agent_batch_window_seconds
         ):
             await writer.process(batch)
+
+    @app.timer(interval=settings.tick_interval_seconds)
+    async def tick() -> None:
+        await writer.send_ticks(time.time_ns() // 1_000_000)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from commands.model import (
     CreateShow,
+    HoldExpired,
     HoldPlaced,
     HoldRejected,
     PlaceHold,
@@ -122,3 +123,31 @@ def test_agent_keeps_its_inventory_when_killed_and_restarted(
     assert len(events) == 8, "no duplicates and no gaps across the restart"
     assert outcomes["ga-4"] == "placed"
     assert outcomes["ga-5"] == outcomes["ga-6"] == RejectionReason.SOLD_OUT.value
+
+
+def test_lapsed_hold_expires_without_other_commands_when_ticks_run(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    now_ms = int(time.time() * 1000)
+    show = CreateShow(
+        command_id="create-ttl",
+        issued_at_ms=now_ms,
+        show_id="show-1",
+        hold_ttl_seconds=1,
+        max_tickets_per_buyer=4,
+        sections=(SectionSpec("ga", SectionKind.GENERAL_ADMISSION, capacity=5),),
+    )
+    hold = PlaceHold("ttl-1", now_ms, "show-1", "ga", "buyer-1", quantity=2)
+    agent = start_agent(isolated_settings, tmp_path / "agent.log")
+
+    try:
+        send_commands(isolated_settings, [show, hold])
+        events = read_events(isolated_settings, expected=3, timeout_seconds=60)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)
+
+    expired = [e for e in events if isinstance(e, HoldExpired)]
+    assert [e.hold_id for e in expired] == ["ttl-1"]
+    assert expired[0].command_id.startswith("tick-")
+    assert expired[0].occurred_at_ms >= now_ms + 1000
