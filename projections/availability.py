@@ -6,6 +6,8 @@ that record's batch. An event at or before that position is skipped, so a
 redelivered record or a replay from an older offset changes nothing, and an older
 event never overwrites a newer one. Positions are compared within one partition:
 every event of a section is keyed ``show/section`` and so lands on one partition.
+An event of a type the fold does not count (``SaleOpened``, a refusal, a type added
+after this code) only moves the row's position and log time.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from commands.model import (
     Event,
     HoldExpired,
     HoldPlaced,
+    HoldReleased,
+    HoldTtlChanged,
+    InventoryAdded,
+    InventoryWithdrawn,
     SectionCreated,
     SectionKind,
+    TicketsSold,
 )
 
 SectionKey = tuple[str, str]
@@ -83,10 +90,18 @@ class AvailabilityFold:
         """Every current row."""
         return list(self._rows.values())
 
+    def changed_rows(self) -> list[SectionAvailability]:
+        """Rows changed since the last ``clear_changed``, each once."""
+        return [self._rows[key] for key in self._dirty]
+
+    def clear_changed(self) -> None:
+        """Mark every row as written (after the store acknowledged them)."""
+        self._dirty.clear()
+
     def dirty_rows(self) -> list[SectionAvailability]:
         """Rows changed since the last call, each once."""
-        dirty = [self._rows[key] for key in self._dirty]
-        self._dirty.clear()
+        dirty = self.changed_rows()
+        self.clear_changed()
         return dirty
 
     def apply(self, event: Event, partition: int, offset: int, index: int = 0) -> bool:
@@ -94,8 +109,10 @@ class AvailabilityFold:
 
         ``index`` is the event's place in the batch of its Kafka record.
         """
-        key = (event.show_id, event.section_id)
-        row = self._rows.get(key)
+        key = (getattr(event, "show_id", None), getattr(event, "section_id", None))
+        if not isinstance(key[0], str) or not isinstance(key[1], str):
+            return False  # not about a section: nothing here to change
+        row = self._rows.get((key[0], key[1]))
         if row is not None and row.is_at_or_after(offset, index):
             return False
 
@@ -103,21 +120,18 @@ class AvailabilityFold:
             row = self._created(row, event, partition)
         elif row is None:
             # Rejections of unknown sections are expected and change nothing here.
-            if isinstance(event, HoldPlaced | HoldExpired):
+            if isinstance(event, _HOLD_EVENTS):
                 self.orphan_events += 1
             return True
-        elif isinstance(event, HoldPlaced):
-            row.held += event.quantity
-        elif isinstance(event, HoldExpired):
-            row.held -= event.quantity
-        # HoldRejected and SectionRejected only move the row's position.
+        else:
+            _count(row, event)
 
         row.free = row.capacity - row.held - row.sold
         row.log_partition = partition
         row.log_offset = offset
         row.log_index = index
         row.updated_at_ms = event.occurred_at_ms
-        self._dirty.add(key)
+        self._dirty.add(row.key)
         return True
 
     def _created(
@@ -143,3 +157,21 @@ class AvailabilityFold:
         row.capacity = event.capacity
         row.hold_ttl_seconds = event.hold_ttl_seconds
         return row
+
+
+_HOLD_EVENTS = (HoldPlaced, HoldExpired, HoldReleased, TicketsSold)
+
+
+def _count(row: SectionAvailability, event: Event) -> None:
+    """Move a row's counts by one event; other events leave them alone."""
+    if isinstance(event, HoldPlaced):
+        row.held += event.quantity
+    elif isinstance(event, HoldExpired | HoldReleased):
+        row.held -= event.quantity
+    elif isinstance(event, TicketsSold):
+        row.held -= event.quantity
+        row.sold += event.quantity
+    elif isinstance(event, InventoryAdded | InventoryWithdrawn):
+        row.capacity = event.capacity
+    elif isinstance(event, HoldTtlChanged):
+        row.hold_ttl_seconds = event.hold_ttl_seconds

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import cast
 
 from confluent_kafka import Consumer, TopicPartition
 
 from commands.model import HoldExpired, HoldPlaced, HoldRejected, SectionCreated
 from infra.settings import Settings
 from infra.topics import events_topic
-from schemas.codec import decode_events
+from schemas.codec import Headers, decode_events
 
 
 @dataclass
@@ -113,7 +114,9 @@ def _fold_until(
         for message in consumer.consume(1000, 0.2):
             if message.error() or not (message.key() or b"").startswith(prefix):
                 continue
-            for event in decode_events(message.value(), message.headers()):
+            for event in decode_events(
+                message.value(), cast(Headers, message.headers())
+            ):
                 ledger.apply(event)
     return ledger
 

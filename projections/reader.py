@@ -1,38 +1,50 @@
 """Reading the availability read model from Cassandra, for asyncio callers.
 
-The driver answers on its own event-loop thread; ``AvailabilityReader`` hands each
-answer to the caller's asyncio loop with ``call_soon_threadsafe``. Driver failures
-become ``InfrastructureError`` here, once, keeping the driver's exception as cause.
+``by_show`` gives a show's rows; ``view`` gives them with how fresh they are:
+
+- ``as_of_ms``: the log time (``occurred_at_ms``) of the newest event folded into
+  any section of the show;
+- ``lag_seconds``: now minus the oldest ``caught_up_at`` among the Kafka
+  partitions the show's sections live on, i.e. every event those partitions held
+  ``lag_seconds`` ago is in the answer. None when a partition never caught up.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from cassandra import DriverException
-from cassandra.cluster import (
-    EXEC_PROFILE_DEFAULT,
-    Cluster,
-    ExecutionProfile,
-    NoHostAvailable,
-    Session,
-)
-from cassandra.policies import WhiteListRoundRobinPolicy
+from cassandra.cluster import Session
 
-from commands.errors import InfrastructureError
 from commands.model import SectionKind
-from infra.settings import Settings
 from projections.availability import SectionAvailability
+from projections.cql import (
+    CASSANDRA_ERRORS,
+    REQUEST_TIMEOUT_SECONDS,
+    connect,
+    epoch_ms,
+    fetch_all,
+    infrastructure_error,
+)
 from projections.schema import checked_keyspace
 
-CASSANDRA_ERRORS: Final = (DriverException, NoHostAvailable)
-"""Everything the driver raises for an unreachable, slow or refusing cluster."""
+__all__ = [
+    "AVAILABILITY_COLUMNS",
+    "CASSANDRA_ERRORS",
+    "REQUEST_TIMEOUT_SECONDS",
+    "AvailabilityReader",
+    "ShowView",
+    "connect",
+    "infrastructure_error",
+    "lag_seconds",
+    "row_from_cql",
+]
 
-REQUEST_TIMEOUT_SECONDS: Final = 10.0
-
-_EPOCH: Final = datetime(1970, 1, 1)
+PROJECTION: Final = "read_models"
+"""The worker's name in ``projection_offsets``: it folds every table here."""
 
 AVAILABILITY_COLUMNS: Final = (
     "show_id, section_id, kind, capacity, held, sold, free, hold_ttl_seconds, "
@@ -40,39 +52,20 @@ AVAILABILITY_COLUMNS: Final = (
 )
 
 
-def connect(settings: Settings) -> tuple[Cluster, Session]:
-    """Connect to the Cassandra of the settings; InfrastructureError if it is down."""
-    host = settings.cassandra_host
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
-        request_timeout=REQUEST_TIMEOUT_SECONDS,
-    )
-    cluster = Cluster(
-        [host],
-        port=settings.cassandra_port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        connect_timeout=REQUEST_TIMEOUT_SECONDS,
-    )
-    try:
-        session = cluster.connect()
-    except NoHostAvailable as exc:
-        cluster.shutdown()
-        raise InfrastructureError(
-            f"Cassandra at {host}:{settings.cassandra_port} is unreachable"
-        ) from exc
-    return cluster, session
+@dataclass(frozen=True, slots=True)
+class ShowView:
+    """A show's sections (ordered by id) and how far behind the log they may be."""
 
-
-def infrastructure_error(action: str, exc: BaseException) -> InfrastructureError:
-    """An InfrastructureError for a failed driver call, with the driver's as cause."""
-    error = InfrastructureError(f"Cassandra could not {action}: {exc}")
-    error.__cause__ = exc
-    return error
+    rows: list[SectionAvailability]
+    as_of_ms: int | None
+    """Log time of the newest event folded into these rows; None without rows."""
+    lag_seconds: float | None
+    """Seconds since the worker last held all of these partitions' log; None if
+    unknown (no rows, or a partition that never caught up)."""
 
 
 def row_from_cql(row: Any) -> SectionAvailability:
     """Map a row of ``availability_by_show`` (named tuple) to the read model."""
-    updated_at = row.updated_at
     return SectionAvailability(
         show_id=row.show_id,
         section_id=row.section_id,
@@ -85,56 +78,66 @@ def row_from_cql(row: Any) -> SectionAvailability:
         log_partition=row.log_partition,
         log_offset=row.log_offset,
         log_index=row.log_index or 0,
-        updated_at_ms=0 if updated_at is None else _epoch_ms(updated_at),
+        updated_at_ms=epoch_ms(row.updated_at) or 0,
     )
 
 
-def _epoch_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch of a naive UTC datetime from the driver."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+def lag_seconds(
+    rows: Iterable[SectionAvailability],
+    caught_up_ms: Mapping[int, int],
+    now_ms: int,
+) -> float | None:
+    """Seconds since the rows' partitions were last all caught up, or None."""
+    partitions = {row.log_partition for row in rows}
+    if not partitions or not partitions <= caught_up_ms.keys():
+        return None
+    oldest = min(caught_up_ms[p] for p in partitions)
+    return max(now_ms - oldest, 0) / 1000.0
 
 
 class AvailabilityReader:
     """Answers availability queries from Cassandra without blocking the loop."""
 
-    def __init__(self, session: Session, keyspace: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        keyspace: str,
+        clock: Callable[[], float] = time.time,
+        projection: str = PROJECTION,
+    ) -> None:
         ks = checked_keyspace(keyspace)
         self._session = session
+        self._clock = clock
+        self._projection = projection
         self._by_show = session.prepare(
             f"SELECT {AVAILABILITY_COLUMNS} FROM {ks}.availability_by_show "
             "WHERE show_id = ?"
         )
+        self._caught_up = session.prepare(
+            f"SELECT partition, caught_up_at FROM {ks}.projection_offsets "
+            "WHERE projection = ?"
+        )
 
     async def by_show(self, show_id: str) -> list[SectionAvailability]:
         """Every section of a show, ordered by section id."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[list[Any]] = loop.create_future()
-        rows: list[Any] = []
-        future = self._session.execute_async(self._by_show, (show_id,))
+        found = await fetch_all(
+            self._session, self._by_show, (show_id,), "read availability"
+        )
+        return [row_from_cql(row) for row in found]
 
-        def on_page(page: list[Any]) -> None:
-            rows.extend(page)
-            if future.has_more_pages:
-                future.start_fetching_next_page()
-            else:
-                loop.call_soon_threadsafe(_resolve, answer, rows)
+    async def view(self, show_id: str) -> ShowView:
+        """A show's sections with ``as_of_ms`` and ``lag_seconds`` (see module)."""
+        rows, caught_up = await asyncio.gather(
+            self.by_show(show_id), self.caught_up_ms()
+        )
+        now_ms = int(self._clock() * 1000)
+        as_of = max((row.updated_at_ms for row in rows), default=None)
+        return ShowView(rows, as_of, lag_seconds(rows, caught_up, now_ms))
 
-        def on_error(exc: BaseException) -> None:
-            error = infrastructure_error("read availability", exc)
-            loop.call_soon_threadsafe(_fail, answer, error)
-
-        # The driver calls on_page again for every page it fetches.
-        future.add_callbacks(callback=on_page, errback=on_error)
-        return [row_from_cql(row) for row in await answer]
-
-
-def _resolve(answer: asyncio.Future[list[Any]], rows: list[Any]) -> None:
-    """Complete the caller's future unless it was cancelled meanwhile."""
-    if not answer.done():
-        answer.set_result(rows)
-
-
-def _fail(answer: asyncio.Future[list[Any]], error: BaseException) -> None:
-    """Fail the caller's future unless it was cancelled meanwhile."""
-    if not answer.done():
-        answer.set_exception(error)
+    async def caught_up_ms(self) -> dict[int, int]:
+        """Per Kafka partition, when the worker last had folded all of it (ms)."""
+        found = await fetch_all(
+            self._session, self._caught_up, (self._projection,), "read progress"
+        )
+        caught = {row.partition: epoch_ms(row.caught_up_at) for row in found}
+        return {p: at for p, at in caught.items() if at is not None}

@@ -1,8 +1,10 @@
 """Cassandra tables of the read models, created idempotently.
 
-``availability_by_show`` answers "what is free in this show?" with one partition
-read; ``projection_offsets`` keeps, per projection and Kafka partition, the next
-offset to fold, so a restarted worker resumes where its last write ended.
+``availability_by_show`` answers "what is free in this show?" and ``holds_by_id``
+"what became of this hold?", each with one partition read; ``projection_offsets``
+keeps, per projection and Kafka partition, the next offset to fold (so a restarted
+worker resumes where its last write ended) and when the worker last had folded the
+whole partition (so readers can tell how stale an answer may be).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Final
 from cassandra.cluster import Session
 
 AVAILABILITY_TABLE: Final = "availability_by_show"
+HOLDS_TABLE: Final = "holds_by_id"
 OFFSETS_TABLE: Final = "projection_offsets"
 
 _IDENTIFIER: Final = re.compile(r"[a-z][a-z0-9_]{0,47}")
@@ -44,13 +47,43 @@ CREATE TABLE IF NOT EXISTS {ks}.availability_by_show (
     PRIMARY KEY ((show_id), section_id)
 )"""
 
+# status: held | payment_pending | sold | released | expired | rejected.
+_HOLDS_CQL: Final = """
+CREATE TABLE IF NOT EXISTS {ks}.holds_by_id (
+    hold_id text,
+    show_id text,
+    section_id text,
+    buyer_id text,
+    status text,
+    seat_ids list<text>,
+    quantity int,
+    expires_at timestamp,
+    reason text,
+    log_partition int,
+    log_offset bigint,
+    log_index int,
+    updated_at timestamp,
+    PRIMARY KEY ((hold_id))
+)"""
+
+# caught_up_at: wall time at which the worker last had folded and stored every
+# record of the partition (its position reached the end of the log);
+# saved_at: wall time of the worker's last write of this row.
 _OFFSETS_CQL: Final = """
 CREATE TABLE IF NOT EXISTS {ks}.projection_offsets (
     projection text,
     partition int,
     next_offset bigint,
+    caught_up_at timestamp,
+    saved_at timestamp,
     PRIMARY KEY ((projection), partition)
 )"""
+
+# Columns added after a table first shipped: (table, column, CQL type).
+_ADDED_COLUMNS: Final = (
+    (OFFSETS_TABLE, "caught_up_at", "timestamp"),
+    (OFFSETS_TABLE, "saved_at", "timestamp"),
+)
 
 
 def checked_keyspace(keyspace: str) -> str:
@@ -63,5 +96,18 @@ def checked_keyspace(keyspace: str) -> str:
 def ensure_schema(session: Session, keyspace: str) -> None:
     """Create the keyspace and the read-model tables unless they exist."""
     ks = checked_keyspace(keyspace)
-    for statement in (_KEYSPACE_CQL, _AVAILABILITY_CQL, _OFFSETS_CQL):
+    for statement in (_KEYSPACE_CQL, _AVAILABILITY_CQL, _HOLDS_CQL, _OFFSETS_CQL):
         session.execute(statement.format(ks=ks))
+    _add_missing_columns(session, ks)
+
+
+def _add_missing_columns(session: Session, ks: str) -> None:
+    """Add columns that tables created by an older version lack."""
+    for table, column, cql_type in _ADDED_COLUMNS:
+        found = session.execute(
+            "SELECT column_name FROM system_schema.columns "
+            "WHERE keyspace_name = %s AND table_name = %s AND column_name = %s",
+            (ks, table, column),
+        )
+        if found.one() is None:
+            session.execute(f"ALTER TABLE {ks}.{table} ADD {column} {cql_type}")

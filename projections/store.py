@@ -1,28 +1,36 @@
-"""The worker's blocking Cassandra adapter: availability rows and saved offsets.
+"""The worker's blocking Cassandra adapter: rows, hold changes and progress.
 
-Every write carries ``USING TIMESTAMP`` derived from its log position, so of two
-writes of one row the later position wins in Cassandra whatever order they arrive
-in; a late, older write can never undo a newer one. Such timestamps are tiny next to
-wall-clock ones, so nothing else may write or delete availability rows: a rebuild
-goes into a fresh keyspace.
+Every row write carries ``USING TIMESTAMP`` derived from its log position, so of
+two writes of one row the later position wins in Cassandra whatever order they
+arrive in, column by column; a late, older write can never undo a newer one. Such
+timestamps are tiny next to wall-clock ones, so nothing else may write or delete
+rows of ``availability_by_show`` or ``holds_by_id``: a rebuild goes into a fresh
+keyspace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
-from cassandra.cluster import Session
+from cassandra.cluster import Cluster, Session
 from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.query import UNSET_VALUE
 
+from infra.settings import Settings
 from projections.availability import SectionAvailability
+from projections.cql import connect, epoch_ms
+from projections.hold_reader import HOLD_COLUMNS
+from projections.holds import HoldView
 from projections.reader import (
     AVAILABILITY_COLUMNS,
     CASSANDRA_ERRORS,
+    PROJECTION,
     infrastructure_error,
     row_from_cql,
 )
-from projections.schema import checked_keyspace
+from projections.schema import checked_keyspace, ensure_schema
 
 WRITE_CONCURRENCY: Final = 64
 INDEX_BITS: Final = 20
@@ -34,11 +42,24 @@ def write_timestamp(offset: int, index: int) -> int:
     return (offset << INDEX_BITS) | min(index, (1 << INDEX_BITS) - 1)
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionProgress:
+    """How far the worker got in one Kafka partition.
+
+    ``next_offset`` is the next offset to fold; ``caught_up_at_ms`` the wall time
+    (ms since the epoch) at which it last had folded and stored every record the
+    partition held, None if it never had.
+    """
+
+    next_offset: int
+    caught_up_at_ms: int | None = None
+
+
 class AvailabilityStore:
-    """Loads and saves availability rows and per-partition next offsets."""
+    """Loads and saves availability rows, hold changes and per-partition progress."""
 
     def __init__(
-        self, session: Session, keyspace: str, projection: str = "availability"
+        self, session: Session, keyspace: str, projection: str = PROJECTION
     ) -> None:
         ks = checked_keyspace(keyspace)
         self._session = session
@@ -50,13 +71,18 @@ class AvailabilityStore:
             f"INSERT INTO {ks}.availability_by_show ({AVAILABILITY_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
-        self._select_offsets = session.prepare(
-            f"SELECT partition, next_offset FROM {ks}.projection_offsets "
-            "WHERE projection = ?"
+        self._upsert_hold = session.prepare(
+            f"INSERT INTO {ks}.holds_by_id ({HOLD_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
-        self._upsert_offset = session.prepare(
-            f"INSERT INTO {ks}.projection_offsets (projection, partition, next_offset)"
-            " VALUES (?, ?, ?)"
+        self._select_progress = session.prepare(
+            f"SELECT partition, next_offset, caught_up_at FROM {ks}.projection_offsets"
+            " WHERE projection = ?"
+        )
+        self._upsert_progress = session.prepare(
+            f"INSERT INTO {ks}.projection_offsets "
+            "(projection, partition, next_offset, caught_up_at, saved_at)"
+            " VALUES (?, ?, ?, ?, toTimestamp(now()))"
         )
 
     def load_rows(self, partitions: Iterable[int]) -> list[SectionAvailability]:
@@ -73,43 +99,75 @@ class AvailabilityStore:
 
     def save_rows(self, rows: Iterable[SectionAvailability]) -> None:
         """Write rows concurrently; returns once every write is acknowledged."""
-        params = [_row_params(row) for row in rows]
+        self._write(self._upsert_row, [_row_params(r) for r in rows], "availability")
+
+    def save_holds(self, changes: Iterable[HoldView]) -> None:
+        """Write hold changes, leaving alone the columns a change does not say."""
+        self._write(self._upsert_hold, [_hold_params(c) for c in changes], "holds")
+
+    def load_progress(self) -> dict[int, PartitionProgress]:
+        """Progress per partition, as last saved."""
+        try:
+            result = self._session.execute(self._select_progress, (self._projection,))
+            return {
+                row.partition: PartitionProgress(
+                    row.next_offset, epoch_ms(row.caught_up_at)
+                )
+                for row in result
+            }
+        except CASSANDRA_ERRORS as exc:
+            raise infrastructure_error("load projection offsets", exc) from exc
+
+    def load_offsets(self) -> dict[int, int]:
+        """Next offset to fold per partition, as last saved."""
+        return {p: g.next_offset for p, g in self.load_progress().items()}
+
+    def save_progress(self, progress: Mapping[int, PartitionProgress]) -> None:
+        """Save progress per partition; a lower next offset rewinds (replay)."""
+        # Plain timestamps here, unlike rows: an offset that goes back only replays
+        # records the rows already hold, and it is how an operator rewinds.
+        params = [
+            (
+                self._projection,
+                partition,
+                done.next_offset,
+                UNSET_VALUE if done.caught_up_at_ms is None else done.caught_up_at_ms,
+            )
+            for partition, done in progress.items()
+        ]
+        self._write(self._upsert_progress, params, "projection offsets")
+
+    def save_offsets(self, next_offsets: Mapping[int, int]) -> None:
+        """Save the next offset to fold per partition; lower ones rewind (replay)."""
+        self.save_progress({p: PartitionProgress(o) for p, o in next_offsets.items()})
+
+    def _write(
+        self, statement: Any, params: Sequence[tuple[Any, ...]], what: str
+    ) -> None:
+        """Run one statement per parameter tuple; return once all are acknowledged."""
         if not params:
             return
         try:
             execute_concurrent_with_args(
                 self._session,
-                self._upsert_row,
+                statement,
                 params,
                 concurrency=WRITE_CONCURRENCY,
                 raise_on_first_error=True,
             )
         except CASSANDRA_ERRORS as exc:
-            raise infrastructure_error("write availability rows", exc) from exc
+            raise infrastructure_error(f"write {what} rows", exc) from exc
 
-    def load_offsets(self) -> dict[int, int]:
-        """Next offset to fold per partition, as last saved."""
-        try:
-            result = self._session.execute(self._select_offsets, (self._projection,))
-            return {row.partition: row.next_offset for row in result}
-        except CASSANDRA_ERRORS as exc:
-            raise infrastructure_error("load projection offsets", exc) from exc
 
-    def save_offsets(self, next_offsets: Mapping[int, int]) -> None:
-        """Save the next offset to fold per partition; lower ones rewind (replay)."""
-        # Plain timestamps here, unlike rows: an offset that goes back only replays
-        # records the rows already hold, and it is how an operator rewinds.
-        params = [(self._projection, p, o) for p, o in next_offsets.items()]
-        try:
-            execute_concurrent_with_args(
-                self._session,
-                self._upsert_offset,
-                params,
-                concurrency=WRITE_CONCURRENCY,
-                raise_on_first_error=True,
-            )
-        except CASSANDRA_ERRORS as exc:
-            raise infrastructure_error("save projection offsets", exc) from exc
+def open_store(settings: Settings) -> tuple[Cluster, AvailabilityStore]:
+    """Connect, create the tables if needed and prepare the worker's statements."""
+    cluster, session = connect(settings)
+    try:
+        ensure_schema(session, settings.cassandra_keyspace)
+        return cluster, AvailabilityStore(session, settings.cassandra_keyspace)
+    except CASSANDRA_ERRORS as exc:
+        cluster.shutdown()
+        raise infrastructure_error("prepare the read models", exc) from exc
 
 
 def _row_params(row: SectionAvailability) -> tuple[object, ...]:
@@ -128,4 +186,29 @@ def _row_params(row: SectionAvailability) -> tuple[object, ...]:
         row.log_index,
         row.updated_at_ms,
         write_timestamp(row.log_offset, row.log_index),
+    )
+
+
+def _hold_params(change: HoldView) -> tuple[object, ...]:
+    """Bind values of one hold change, unset where it says nothing, timestamp last."""
+
+    def said(value: object) -> object:
+        return UNSET_VALUE if value is None else value
+
+    seat_ids = None if change.seat_ids is None else list(change.seat_ids)
+    return (
+        change.hold_id,
+        change.show_id,
+        change.section_id,
+        said(change.buyer_id),
+        change.status.value,
+        said(seat_ids),
+        said(change.quantity),
+        said(change.expires_at_ms),
+        said(change.reason),
+        change.log_partition,
+        change.log_offset,
+        change.log_index,
+        change.updated_at_ms,
+        write_timestamp(change.log_offset, change.log_index),
     )

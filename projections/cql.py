@@ -1,0 +1,107 @@
+"""Cassandra plumbing shared by the read-model adapters.
+
+Connecting, the driver exceptions we translate (once, here, keeping the driver's
+exception as cause) and the bridge from the driver's callback thread to an asyncio
+caller: the driver answers on its own event-loop thread, and ``fetch_all`` hands
+the rows to the caller's loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from cassandra import DriverException
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    NoHostAvailable,
+    Session,
+)
+from cassandra.policies import WhiteListRoundRobinPolicy
+
+from commands.errors import InfrastructureError
+from infra.settings import Settings
+
+CASSANDRA_ERRORS: Final = (DriverException, NoHostAvailable)
+"""Everything the driver raises for an unreachable, slow or refusing cluster."""
+
+REQUEST_TIMEOUT_SECONDS: Final = 10.0
+
+_EPOCH: Final = datetime(1970, 1, 1)
+
+
+def connect(settings: Settings) -> tuple[Cluster, Session]:
+    """Connect to the Cassandra of the settings; InfrastructureError if it is down."""
+    host = settings.cassandra_host
+    profile = ExecutionProfile(
+        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+        request_timeout=REQUEST_TIMEOUT_SECONDS,
+    )
+    cluster = Cluster(
+        [host],
+        port=settings.cassandra_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=REQUEST_TIMEOUT_SECONDS,
+    )
+    try:
+        session = cluster.connect()
+    except NoHostAvailable as exc:
+        cluster.shutdown()
+        raise InfrastructureError(
+            f"Cassandra at {host}:{settings.cassandra_port} is unreachable"
+        ) from exc
+    return cluster, session
+
+
+def infrastructure_error(action: str, exc: BaseException) -> InfrastructureError:
+    """An InfrastructureError for a failed driver call, with the driver's as cause."""
+    error = InfrastructureError(f"Cassandra could not {action}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    """Milliseconds since the epoch of a naive UTC datetime from the driver."""
+    if moment is None:
+        return None
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+async def fetch_all(
+    session: Session, statement: Any, params: tuple[object, ...], action: str
+) -> list[Any]:
+    """Every row of a query, every page, without blocking the caller's loop."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[list[Any]] = loop.create_future()
+    rows: list[Any] = []
+    future = session.execute_async(statement, params)
+
+    def on_page(page: list[Any]) -> None:
+        rows.extend(page)
+        if future.has_more_pages:
+            future.start_fetching_next_page()
+        else:
+            loop.call_soon_threadsafe(_resolve, answer, rows)
+
+    def on_error(exc: BaseException) -> None:
+        error = infrastructure_error(action, exc)
+        loop.call_soon_threadsafe(_fail, answer, error)
+
+    # The driver calls on_page again for every page it fetches.
+    future.add_callbacks(callback=on_page, errback=on_error)
+    return await answer
+
+
+def _resolve(answer: asyncio.Future[list[Any]], rows: list[Any]) -> None:
+    """Complete the caller's future unless it was cancelled meanwhile."""
+    if not answer.done():
+        answer.set_result(rows)
+
+
+def _fail(answer: asyncio.Future[list[Any]], error: BaseException) -> None:
+    """Fail the caller's future unless it was cancelled meanwhile."""
+    if not answer.done():
+        answer.set_exception(error)
