@@ -279,6 +279,11 @@ def sale_problems(sale: SaleResult) -> list[str]:
     problems = []
     if sale.ledger.oversold:
         problems.append(f"{sale.ledger.oversold} places oversold")
+    if sale.ledger.sold_twice or sale.ledger.sold_without_hold:
+        problems.append(
+            f"{sale.ledger.sold_twice} holds sold twice, "
+            f"{sale.ledger.sold_without_hold} sales without a hold"
+        )
     unanswered = outcomes["error"] + outcomes["pending"]
     if unanswered:
         problems.append(f"{unanswered} buyers got no outcome")
@@ -351,10 +356,10 @@ def _sale(
 
     print("== auditing the event log and waiting for the read model", flush=True)
     ledger = audit_show(settings, show_id)
-    held_in_log = sum(ledger.held_by_section.values())
+    occupied_in_log = sum(ledger.occupied(s) for s in ledger.capacity_by_section)
     lag_seconds = _wait_for(
         "read model catching up",
-        lambda: _held_in_read_model(base_url, show_id) == held_in_log,
+        lambda: _occupied_in_read_model(base_url, show_id) == occupied_in_log,
         120,
     )
     return SaleResult(
@@ -374,9 +379,9 @@ def contested_seats(requests: list[tuple[str, dict[str, Any]]]) -> int:
     return sum(1 for count in wanted.values() if count > 1)
 
 
-def _held_in_read_model(base_url: str, show_id: str) -> int:
+def _occupied_in_read_model(base_url: str, show_id: str) -> int:
     view = asyncio.run(_availability(base_url, show_id)) or {"sections": []}
-    return sum(int(section["held"]) for section in view["sections"])
+    return sum(int(s["held"]) + int(s["sold"]) for s in view["sections"])
 
 
 def print_report(plan: OnsalePlan, sale: SaleResult) -> None:

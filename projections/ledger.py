@@ -14,7 +14,16 @@ from typing import cast
 
 from confluent_kafka import Consumer, TopicPartition
 
-from commands.model import HoldExpired, HoldPlaced, HoldRejected, SectionCreated
+from commands.model import (
+    HoldExpired,
+    HoldPlaced,
+    HoldRejected,
+    HoldReleased,
+    InventoryAdded,
+    InventoryWithdrawn,
+    SectionCreated,
+    TicketsSold,
+)
 from infra.settings import Settings
 from infra.topics import events_topic
 from schemas.codec import Headers, decode_events
@@ -22,16 +31,21 @@ from schemas.codec import Headers, decode_events
 
 @dataclass
 class ShowLedger:
-    """What the log says about one show."""
+    """What the log says about one show, folded without the core's code."""
 
-    capacity_by_section: dict[str, int] = field(default_factory=dict)
+    capacity_by_section: Counter[str] = field(default_factory=Counter)
     held_by_section: Counter[str] = field(default_factory=Counter)
+    sold_by_section: Counter[str] = field(default_factory=Counter)
     holders_by_seat: dict[str, set[str]] = field(default_factory=dict)
     open_holds: dict[str, HoldPlaced] = field(default_factory=dict)
+    sold_holds: set[str] = field(default_factory=set)
     holds_placed: int = 0
     holds_expired: int = 0
+    holds_released: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     oversold: int = 0
+    sold_twice: int = 0
+    sold_without_hold: int = 0
     events: int = 0
 
     def apply(self, event: object) -> None:
@@ -39,19 +53,29 @@ class ShowLedger:
         self.events += 1
         if isinstance(event, SectionCreated):
             self.capacity_by_section[event.section_id] = event.capacity
+        elif isinstance(event, InventoryAdded):
+            self.capacity_by_section[event.section_id] += _places(event)
+        elif isinstance(event, InventoryWithdrawn):
+            self.capacity_by_section[event.section_id] -= _places(event)
         elif isinstance(event, HoldPlaced):
             self._placed(event)
-        elif isinstance(event, HoldExpired):
-            self._expired(event)
+        elif isinstance(event, HoldExpired | HoldReleased):
+            self._ended(event.hold_id, released=isinstance(event, HoldReleased))
+        elif isinstance(event, TicketsSold):
+            self._sold(event)
         elif isinstance(event, HoldRejected):
             self.rejected_by_reason[event.reason.value] += 1
+
+    def occupied(self, section_id: str) -> int:
+        """Places of a section that are held or sold."""
+        return self.held_by_section[section_id] + self.sold_by_section[section_id]
 
     def _placed(self, event: HoldPlaced) -> None:
         self.holds_placed += 1
         self.open_holds[event.hold_id] = event
         self.held_by_section[event.section_id] += event.quantity
-        over = self.held_by_section[event.section_id] - self.capacity_by_section.get(
-            event.section_id, 0
+        over = (
+            self.occupied(event.section_id) - self.capacity_by_section[event.section_id]
         )
         self.oversold += max(0, min(over, event.quantity))
         for seat in event.seat_ids:
@@ -62,14 +86,33 @@ class ShowLedger:
                 self.oversold += 1
             holders.add(event.hold_id)
 
-    def _expired(self, event: HoldExpired) -> None:
-        self.holds_expired += 1
-        placed = self.open_holds.pop(event.hold_id, None)
+    def _ended(self, hold_id: str, released: bool) -> None:
+        if released:
+            self.holds_released += 1
+        else:
+            self.holds_expired += 1
+        placed = self.open_holds.pop(hold_id, None)
         if placed is None:
             return
         self.held_by_section[placed.section_id] -= placed.quantity
         for seat in placed.seat_ids:
-            self.holders_by_seat[f"{placed.section_id}/{seat}"].discard(event.hold_id)
+            self.holders_by_seat[f"{placed.section_id}/{seat}"].discard(hold_id)
+
+    def _sold(self, event: TicketsSold) -> None:
+        if event.hold_id in self.sold_holds:
+            self.sold_twice += 1
+            return
+        placed = self.open_holds.pop(event.hold_id, None)
+        if placed is None:
+            self.sold_without_hold += 1
+            return
+        self.sold_holds.add(event.hold_id)
+        self.held_by_section[placed.section_id] -= placed.quantity
+        self.sold_by_section[placed.section_id] += placed.quantity
+
+
+def _places(event: InventoryAdded | InventoryWithdrawn) -> int:
+    return len(event.seat_ids) or event.quantity
 
 
 def audit_show(
