@@ -3,26 +3,31 @@
 No I/O and no clock: time is the log time carried by each command, so replaying the
 same commands in the same order yields the same events. State is a fold of events
 (``SectionInventory.apply``, in ``commands.state``); decisions live in
-``commands.section``. The stream adapter persists state as small entries
-(``drain_changes``) and rebuilds it with ``SectionInventory.restore``.
+``commands.section``; per-buyer limits and idempotency keys in ``commands.buyers``.
+The stream adapter persists state as small entries (``drain_changes``) and
+rebuilds it with ``PartitionInventory.restore``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Self
 
+from commands.buyers import BuyerLedgers, is_ledger_key
 from commands.model import (
     Command,
     CommandRejected,
     CreateShow,
     Event,
-    HoldExpired,
     HoldRejected,
     PlaceHold,
     RejectionReason,
+    RequestHold,
+    ReturnBuyerPlaces,
     SectionCommand,
     SectionCreated,
     SectionRejected,
+    SetBuyerLimit,
     Tick,
 )
 from commands.section import SectionInventory
@@ -52,10 +57,26 @@ def section_key(show_id: str, section_id: str) -> str:
 
 
 class PartitionInventory:
-    """All sections one writer owns; routes each command to its section."""
+    """All one writer owns: its sections and its share of the buyers' ledgers."""
 
-    def __init__(self, sections: Mapping[str, SectionInventory] | None = None) -> None:
+    def __init__(
+        self,
+        sections: Mapping[str, SectionInventory] | None = None,
+        buyers: BuyerLedgers | None = None,
+    ) -> None:
         self.sections: dict[str, SectionInventory] = dict(sections or {})
+        self.buyers = buyers or BuyerLedgers()
+
+    @classmethod
+    def restore(cls, entries: Mapping[str, Mapping[str, EntryValue]]) -> Self:
+        """Rebuild from stored entries by key, as ``drain_changes`` produced them."""
+        inventory = cls()
+        for key, found in entries.items():
+            if is_ledger_key(key):
+                inventory.buyers.restore(key, found)
+            else:
+                inventory.sections[key] = SectionInventory.restore(found)
+        return inventory
 
     def decide(self, command: Command) -> list[Event]:
         """Decide one command and fold its events into the state."""
@@ -63,6 +84,8 @@ class PartitionInventory:
             return self._create_sections(command)
         if isinstance(command, Tick):
             return self._tick(command)
+        if isinstance(command, RequestHold | SetBuyerLimit | ReturnBuyerPlaces):
+            return self.buyers.decide(command)
         section = self.sections.get(section_key(command.show_id, command.section_id))
         if section is None:
             return [_unknown_section(command)]
@@ -88,15 +111,7 @@ class PartitionInventory:
         events: list[Event] = []
         for _, _, key, now_ms, hold in sorted(due, key=lambda d: d[:3]):
             section = self.sections[key]
-            expired = HoldExpired(
-                command_id=tick.command_id,
-                occurred_at_ms=now_ms,
-                hold_id=hold.hold_id,
-                show_id=section.show_id,
-                section_id=section.spec.section_id,
-                seat_ids=hold.seat_ids,
-                quantity=hold.quantity,
-            )
+            expired = section.expired(tick.command_id, now_ms, hold)
             section.apply(expired)
             events.append(expired)
         return events
@@ -143,8 +158,8 @@ class PartitionInventory:
         return events
 
     def drain_changes(self) -> dict[str, dict[str, EntryValue]]:
-        """Changed entries of every section, by section key."""
-        changes = {}
+        """Changed entries of every section and ledger, by stored key."""
+        changes = self.buyers.drain_changes()
         for key, section in self.sections.items():
             if section._dirty:
                 changes[key] = section.drain_changes()

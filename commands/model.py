@@ -37,6 +37,7 @@ class RejectionReason(enum.StrEnum):
     SEAT_IN_USE = "seat_in_use"
     SEAT_EXISTS = "seat_exists"
     INSUFFICIENT_FREE = "insufficient_free"
+    UNKNOWN_SHOW = "unknown_show"
 
 
 class InventoryMode(enum.StrEnum):
@@ -237,7 +238,52 @@ SectionCommand = (
 )
 """A command addressed to one section (it carries show_id and section_id)."""
 
-Command = CreateShow | Tick | SectionCommand
+
+@dataclass(frozen=True, slots=True)
+class RequestHold:
+    """Ask the buyer's ledger for places; it forwards a PlaceHold if they fit.
+
+    Routed by show and buyer, so every request of one buyer for one show, to any
+    section, meets the same single writer: the home of the per-buyer limit and
+    of the idempotency key record. ``request_digest`` identifies the request
+    the key was first used for.
+    """
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    buyer_id: str
+    seat_ids: tuple[str, ...] = ()
+    quantity: int = 0
+    request_digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetBuyerLimit:
+    """Set how many places one buyer may hold or buy in a show."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    max_tickets_per_buyer: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnBuyerPlaces:
+    """Give a buyer's places back to the ledger: the hold was refused or ended."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    buyer_id: str
+    hold_id: str
+
+
+BuyerCommand = RequestHold | SetBuyerLimit | ReturnBuyerPlaces
+"""A command addressed to the buyers' ledger of a show."""
+
+Command = CreateShow | Tick | SectionCommand | BuyerCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +350,7 @@ class HoldExpired:
     section_id: str
     seat_ids: tuple[str, ...]
     quantity: int
+    buyer_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +365,7 @@ class HoldReleased:
     reason: ReleaseReason
     seat_ids: tuple[str, ...]
     quantity: int
+    buyer_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +484,52 @@ class CommandRejected:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class HoldRequested:
+    """A buyer's places fit the limit; the section will decide the hold."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    buyer_id: str
+    seat_ids: tuple[str, ...]
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKeyReused:
+    """A request reused a key already used for another request; nothing happened."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    buyer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerLimitSet:
+    """The per-buyer limit of a show, as one partition's ledger will apply it."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    max_tickets_per_buyer: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerPlacesReturned:
+    """Places a buyer had counted against the limit are free for them again."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    buyer_id: str
+    hold_id: str
+    quantity: int
+
+
 Event = (
     SectionCreated
     | SectionRejected
@@ -452,4 +546,8 @@ Event = (
     | InventoryAdded
     | InventoryWithdrawn
     | CommandRejected
+    | HoldRequested
+    | IdempotencyKeyReused
+    | BuyerLimitSet
+    | BuyerPlacesReturned
 )

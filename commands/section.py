@@ -94,7 +94,7 @@ class SectionInventory(SectionState):
         """Move log time to the command's, expiring due holds; the time and expiries."""
         now_ms = max(self.clock_ms, issued_at_ms)
         events: list[Event] = [
-            self._expired(command_id, now_ms, hold)
+            self.expired(command_id, now_ms, hold)
             for hold in self._pop_due_holds(now_ms)
         ]
         for event in events:
@@ -103,7 +103,8 @@ class SectionInventory(SectionState):
         self._dirty.add(CLOCK_ENTRY)
         return now_ms, events
 
-    def _expired(self, command_id: str, now_ms: int, hold: OpenHold) -> HoldExpired:
+    def expired(self, command_id: str, now_ms: int, hold: OpenHold) -> HoldExpired:
+        """The event of ``hold`` lapsing at ``now_ms``."""
         return HoldExpired(
             command_id=command_id,
             occurred_at_ms=now_ms,
@@ -112,6 +113,7 @@ class SectionInventory(SectionState):
             section_id=self.spec.section_id,
             seat_ids=hold.seat_ids,
             quantity=hold.quantity,
+            buyer_id=hold.buyer_id,
         )
 
     def _decide(self, command: SectionCommand, now_ms: int) -> list[Event]:
@@ -278,6 +280,7 @@ class SectionInventory(SectionState):
             reason=reason,
             seat_ids=hold.seat_ids,
             quantity=hold.quantity,
+            buyer_id=hold.buyer_id,
         )
 
     # -- payments ----------------------------------------------------------------

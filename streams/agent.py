@@ -20,8 +20,9 @@ import orjson
 from faust.streams import _current_event as stream_event_context
 
 from commands.errors import CodecError
-from commands.inventory import PartitionInventory, SectionInventory, section_key
+from commands.inventory import PartitionInventory
 from commands.model import Command, Event, Tick
+from commands.policy import event_key, follow_ups
 from infra.settings import Settings
 from infra.topics import (
     commands_topic,
@@ -46,24 +47,26 @@ TICK_KEY_PREFIX = "~tick/"
 TABLE_NAME = "section_entry_to_value"
 
 
-def table_key(key: str, entry: str) -> bytes:
-    """Table key of one state entry of a section."""
-    return f"{key}{ENTRY_SEPARATOR}{entry}".encode()
+def table_key(partition: int, key: str, entry: str) -> bytes:
+    """Table key of one state entry: the partition that owns it, its key, its name.
+
+    The partition is part of the key because some keys (a show's buyer limit)
+    live in every partition.
+    """
+    return f"{partition}{ENTRY_SEPARATOR}{key}{ENTRY_SEPARATOR}{entry}".encode()
 
 
 def inventories_from_table(
-    items: Iterable[tuple[bytes, bytes]], partitions: int
+    items: Iterable[tuple[bytes, bytes]],
 ) -> dict[int, PartitionInventory]:
     """Rebuild each partition's inventory from the table's committed entries."""
-    entries: dict[str, dict[str, Any]] = defaultdict(dict)
+    entries: dict[int, dict[str, dict[str, Any]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     for raw_key, raw_value in items:
-        key, _, entry = raw_key.decode().partition(ENTRY_SEPARATOR)
-        entries[key][entry] = orjson.loads(raw_value)
-    by_partition: dict[int, dict[str, SectionInventory]] = defaultdict(dict)
-    for key, found in entries.items():
-        section = SectionInventory.restore(found)
-        by_partition[partition_for(key, partitions)][key] = section
-    return {p: PartitionInventory(sections) for p, sections in by_partition.items()}
+        partition, key, entry = raw_key.decode().split(ENTRY_SEPARATOR)
+        entries[int(partition)][key][entry] = orjson.loads(raw_value)
+    return {p: PartitionInventory.restore(found) for p, found in entries.items()}
 
 
 def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]]:
@@ -118,9 +121,7 @@ class InventoryWriter:
         self.gate.install()
         async with self.gate.lock:
             if self.inventories is None:
-                self.inventories = inventories_from_table(
-                    self.table.items(), self.settings.command_partitions
-                )
+                self.inventories = inventories_from_table(self.table.items())
             for partition, records in _by_partition(batch).items():
                 inventory = self.inventories.setdefault(partition, PartitionInventory())
                 await self._process_partition(inventory, partition, records)
@@ -144,8 +145,9 @@ class InventoryWriter:
             commands.extend(await self._decode_or_dead_letter(event, partition))
 
         decided = inventory.decide_all(commands)
-        self._persist(inventory)
+        self._persist(inventory, partition)
         await self._send_events(decided, partition)
+        await self._send_follow_ups(decided, partition)
 
     async def _decode_or_dead_letter(
         self, event: faust.EventT, partition: int
@@ -180,20 +182,36 @@ class InventoryWriter:
             )
             return []
 
-    def _persist(self, inventory: PartitionInventory) -> None:
+    async def _send_follow_ups(self, events: Sequence[Event], partition: int) -> None:
+        """Commands other writers must decide, sent in this partition's transaction."""
+        partitions = self.settings.command_partitions
+        headers = command_headers()
+        for key, command in follow_ups(events):
+            await send_in_transaction(
+                self.app,
+                source_topic=self.commands_topic,
+                partition=partition,
+                topic=self.commands_topic,
+                target_partition=partition_for(key, partitions),
+                key=key.encode(),
+                value=encode_commands([command]),
+                headers=headers,
+            )
+
+    def _persist(self, inventory: PartitionInventory, partition: int) -> None:
         for key, changes in inventory.drain_changes().items():
             for entry, value in changes.items():
                 if value is None:
-                    self.table.pop(table_key(key, entry), None)
+                    self.table.pop(table_key(partition, key, entry), None)
                 else:
-                    self.table[table_key(key, entry)] = orjson.dumps(value)
+                    self.table[table_key(partition, key, entry)] = orjson.dumps(value)
 
     async def _send_events(self, events: Sequence[Event], partition: int) -> None:
-        by_section: dict[str, list[Event]] = defaultdict(list)
+        by_key: dict[str, list[Event]] = defaultdict(list)
         for event in events:
-            by_section[section_key(event.show_id, event.section_id)].append(event)
+            by_key[event_key(event)].append(event)
         headers = event_headers()
-        for key, section_events in by_section.items():
+        for key, section_events in by_key.items():
             await send_in_transaction(
                 self.app,
                 source_topic=self.commands_topic,

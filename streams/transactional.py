@@ -23,8 +23,11 @@ async def send_in_transaction(
     key: bytes,
     value: bytes,
     headers: Sequence[tuple[str, bytes]],
+    target_partition: int | None = None,
 ) -> Awaitable[RecordMetadata]:
-    """Send to ``topic`` at ``partition`` inside the source partition's transaction.
+    """Send to ``topic`` inside the source partition's transaction.
+
+    The record goes to ``target_partition``, by default the source ``partition``.
 
     Faust picks a transaction by the destination partition and only for topics the
     app consumes; events go to a topic the agent does not consume, so the id is
@@ -34,7 +37,7 @@ async def send_in_transaction(
         topic,
         key,
         value,
-        partition,
+        partition if target_partition is None else target_partition,
         None,
         list(headers),
         transactional_id=transactional_id(app, source_topic, partition),

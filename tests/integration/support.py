@@ -11,8 +11,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from commands.buyers import buyer_key
 from commands.inventory import section_key
-from commands.model import Command, CreateShow, Event
+from commands.model import Command, CreateShow, Event, RequestHold
 from infra.settings import Settings
 from infra.topics import commands_topic, events_topic, partition_for
 from schemas.codec import command_headers, decode_events, encode_commands
@@ -51,6 +52,8 @@ def command_key(command: Command) -> str:
     """The inventory key a command is routed by."""
     if isinstance(command, CreateShow):
         return section_key(command.show_id, command.sections[0].section_id)
+    if isinstance(command, RequestHold):
+        return buyer_key(command.show_id, command.buyer_id)
     return section_key(command.show_id, command.section_id)
 
 
@@ -75,6 +78,22 @@ def send_commands(
             encode_commands([command]),
             key.encode(),
             partition=partition_for(key, settings.command_partitions),
+            headers=command_headers(),
+        )
+    assert producer.flush(30) == 0
+
+
+def send_to_partitions(
+    settings: Settings, commands: Sequence[tuple[int, Command]]
+) -> None:
+    """Produce each command on the partition named with it."""
+    producer = command_producer(settings)
+    for partition, command in commands:
+        producer.produce(
+            commands_topic(settings),
+            encode_commands([command]),
+            f"~partition/{partition}".encode(),
+            partition=partition,
             headers=command_headers(),
         )
     assert producer.flush(30) == 0

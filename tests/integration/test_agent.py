@@ -12,15 +12,23 @@ from commands.model import (
     HoldExpired,
     HoldPlaced,
     HoldRejected,
+    IdempotencyKeyReused,
     PlaceHold,
     RejectionReason,
+    RequestHold,
     Row,
     SectionCreated,
     SectionKind,
     SectionSpec,
+    SetBuyerLimit,
 )
 from infra.settings import Settings
-from tests.integration.support import read_events, send_commands, start_agent
+from tests.integration.support import (
+    read_events,
+    send_commands,
+    send_to_partitions,
+    start_agent,
+)
 
 NOW_MS = 1_800_000_000_000
 
@@ -151,3 +159,46 @@ def test_lapsed_hold_expires_without_other_commands_when_ticks_run(
     assert [e.hold_id for e in expired] == ["ttl-1"]
     assert expired[0].command_id.startswith("tick-")
     assert expired[0].occurred_at_ms >= now_ms + 1000
+
+
+def test_buyer_limit_holds_across_sections_when_requests_arrive_together(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    sections = ("ga-a", "ga-b", "ga-c")
+    specs = tuple(
+        SectionSpec(s, SectionKind.GENERAL_ADMISSION, capacity=10) for s in sections
+    )
+    creates = [
+        CreateShow(f"create-{s.section_id}", NOW_MS, "show-1", 600, 10, (s,))
+        for s in specs
+    ]
+    limits = [
+        (p, SetBuyerLimit(f"limit-{p}", NOW_MS, "show-1", 4))
+        for p in range(isolated_settings.command_partitions)
+    ]
+    requests = [
+        RequestHold(f"k-{s}", NOW_MS + 1, "show-1", s, "ann", (), 3, f"{s}:3")
+        for s in sections
+    ]
+    reused = RequestHold("k-ga-a", NOW_MS + 2, "show-1", "ga-b", "ann", (), 1, "x")
+    agent = start_agent(isolated_settings, tmp_path / "agent.log")
+
+    try:
+        send_to_partitions(isolated_settings, limits)
+        send_commands(isolated_settings, [*creates, *requests, reused])
+        # 3 sections, 8 limits, 1 admitted, 2 refused, 1 key reused, 1 placed
+        events = read_events(isolated_settings, expected=16)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)
+
+    outcomes = _outcomes(events)
+    placed = [s for s in sections if outcomes[f"k-{s}"] == "placed"]
+    assert len(placed) == 1, "3 + 3 places would pass the limit of 4"
+    assert sorted(outcomes[f"k-{s}"] for s in sections) == [
+        "buyer_limit_reached",
+        "buyer_limit_reached",
+        "placed",
+    ]
+    assert sum(isinstance(e, IdempotencyKeyReused) for e in events) == 1
+    assert len(events) == 16

@@ -114,8 +114,8 @@ def test_headers_carry_hex_fingerprints_when_built() -> None:
 def test_fingerprints_are_pinned_when_schemas_are_unchanged() -> None:
     # A change here means the wire schema changed: evolve it compatibly (new fields
     # with defaults, order kept), and keep readers for the old fingerprint.
-    assert COMMAND_SCHEMA_FP == "8e92e166242f496e"
-    assert EVENT_SCHEMA_FP == "f9d63c51d961bb69"
+    assert COMMAND_SCHEMA_FP == "25216ba694e0b295"
+    assert EVENT_SCHEMA_FP == "1479ae6608e81a76"
 
 
 def _legacy_value(name: str, fp: str, record: dict[str, object]) -> bytes:

@@ -107,6 +107,7 @@ def test_release_frees_places_when_buyer_releases_own_hold() -> None:
             reason=ReleaseReason.RELEASED_BY_BUYER,
             seat_ids=(),
             quantity=2,
+            buyer_id="alice",
         )
     ]
     floor = section(partition, GA)
@@ -255,7 +256,9 @@ def test_payment_failure_releases_the_places_when_payment_is_pending() -> None:
     events = partition.decide(paid("p1", T0 + 2, "h1", ok=False))
 
     assert events == [
-        HoldReleased("p1", T0 + 2, "h1", SHOW, GA, ReleaseReason.PAYMENT_FAILED, (), 2)
+        HoldReleased(
+            "p1", T0 + 2, "h1", SHOW, GA, ReleaseReason.PAYMENT_FAILED, (), 2, "alice"
+        )
     ]
     assert section(partition, GA).free_count == 5
 
@@ -267,7 +270,9 @@ def test_pending_hold_expires_when_payment_deadline_passes() -> None:
 
     events = partition.decide(Tick("t1", T0 + 1 + WINDOW_MS))
 
-    assert events == [HoldExpired("t1", T0 + 1 + WINDOW_MS, "h1", SHOW, GA, (), 2)]
+    assert events == [
+        HoldExpired("t1", T0 + 1 + WINDOW_MS, "h1", SHOW, GA, (), 2, "alice")
+    ]
     assert section(partition, GA).free_count == 5
 
 

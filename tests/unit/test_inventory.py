@@ -222,6 +222,7 @@ def test_hold_expires_when_next_command_is_exactly_at_deadline() -> None:
         section_id=RESERVED,
         seat_ids=("A-1",),
         quantity=1,
+        buyer_id="alice",
     )
     assert isinstance(replaced, HoldPlaced)
     assert replaced.buyer_id == "bob"
