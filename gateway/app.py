@@ -5,12 +5,15 @@
     POST /v1/shows                                        create a show (admin)
     GET  /v1/shows/{show_id}/availability                 cached availability
     POST /v1/shows/{show_id}/sections/{section_id}/holds  place a hold
-    GET  /v1/holds/{hold_id}                              a hold's outcome
+    GET  /v1/holds/{hold_id}                              what became of a hold
+    POST /v1/holds/{hold_id}/release                      give a hold back
+    POST /v1/holds/{hold_id}/checkout                     keep a hold for payment
     GET  /problems/{slug}                                 what a problem type means
     GET  /healthz                                         liveness
 
 ``create_app`` takes its dependencies, so tests hand it fakes; ``run`` builds the
-Kafka adapters and serves until interrupted.
+Kafka adapters and serves until SIGINT or SIGTERM. Commands go through a circuit
+breaker (``gateway.breaker``), so a command log that is down answers 503 at once.
 """
 
 from __future__ import annotations
@@ -23,14 +26,25 @@ from typing import Final
 from aiohttp import web
 
 from gateway.availability import AvailabilityCache, etag_matches
+from gateway.breaker import CircuitBreaker, GuardedSender
 from gateway.bus import CommandBus
-from gateway.deps import AVAILABILITY, BUS, OUTCOMES, PARTITIONS, REPLY_TIMEOUT
+from gateway.deps import (
+    AVAILABILITY,
+    BUS,
+    HOLDS,
+    OUTCOMES,
+    PARTITIONS,
+    REPLY_TIMEOUT,
+    SHOW_SOURCE,
+)
 from gateway.fields import valid_id
 from gateway.holds import get_hold, place_hold
 from gateway.http import body_response, json_response
+from gateway.lifecycle import checkout_hold, release_hold
 from gateway.outcomes import OutcomeWaiter
-from gateway.ports import AvailabilitySource, CommandSender, OutcomeSource
+from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
+from gateway.server import HANDLER_ARGS, serve_until_signalled
 from gateway.shows import create_show
 from infra.settings import Settings
 
@@ -45,22 +59,30 @@ def create_app(
     bus: CommandSender,
     waiter: OutcomeSource,
     availability: AvailabilitySource,
+    holds: HoldSource,
+    breaker: CircuitBreaker | None = None,
 ) -> web.Application:
     """The gateway app around the given command sender, outcomes and read side."""
     app = web.Application(
-        middlewares=[problem_middleware], client_max_size=CLIENT_MAX_SIZE_BYTES
+        middlewares=[problem_middleware],
+        client_max_size=CLIENT_MAX_SIZE_BYTES,
+        handler_args=HANDLER_ARGS,
     )
-    app[BUS] = bus
+    app[BUS] = GuardedSender(bus, breaker or CircuitBreaker())
     app[OUTCOMES] = waiter
     app[AVAILABILITY] = AvailabilityCache(
         availability, settings.availability_cache_ttl_seconds
     )
+    app[SHOW_SOURCE] = availability
+    app[HOLDS] = holds
     app[REPLY_TIMEOUT] = settings.gateway_reply_timeout_seconds
     app[PARTITIONS] = settings.command_partitions
     app.router.add_post("/v1/shows", create_show)
     app.router.add_get("/v1/shows/{show_id}/availability", get_availability)
     app.router.add_post("/v1/shows/{show_id}/sections/{section_id}/holds", place_hold)
     app.router.add_get("/v1/holds/{hold_id}", get_hold)
+    app.router.add_post("/v1/holds/{hold_id}/release", release_hold)
+    app.router.add_post("/v1/holds/{hold_id}/checkout", checkout_hold)
     app.router.add_get("/problems/{slug}", describe_problem)
     app.router.add_get("/healthz", healthz)
     return app
@@ -72,7 +94,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def get_availability(request: web.Request) -> web.StreamResponse:
-    """GET /v1/shows/{show_id}/availability, with a weak ETag and 304."""
+    """GET /v1/shows/{show_id}/availability, with a weak ETag and 304.
+
+    The ETag covers the rows, not the lag; the current lag is in a header of every
+    answer, 304 included (see ``gateway.availability``).
+    """
     show_id = request.match_info["show_id"]
     if not valid_id(show_id):
         raise HttpProblem("show-not-found", "no show has this id")
@@ -84,19 +110,23 @@ async def get_availability(request: web.Request) -> web.StreamResponse:
         "ETag": view.etag,
         "Cache-Control": f"max-age={AVAILABILITY_MAX_AGE_SECONDS}",
     }
+    if view.lag_seconds is not None:
+        headers["Projection-Lag-Seconds"] = f"{view.lag_seconds:.3f}"
     if etag_matches(request.headers.get("If-None-Match"), view.etag):
         return web.Response(status=304, headers=headers)
     return body_response(view.body, headers=headers)
 
 
-def run(settings: Settings, availability: AvailabilitySource) -> None:
-    """Serve the gateway with the real Kafka adapters until interrupted.
+def run(
+    settings: Settings, availability: AvailabilitySource, holds: HoldSource
+) -> None:
+    """Serve the gateway with the real Kafka adapters until SIGINT or SIGTERM.
 
-    The availability source (the projection reader) is built by the caller.
+    The read sides (the projection readers) are built by the caller.
     """
     bus = CommandBus(settings)
     waiter = OutcomeWaiter(settings)
-    app = create_app(settings, bus, waiter, availability)
+    app = create_app(settings, bus, waiter, availability, holds)
 
     async def kafka_adapters(app: web.Application) -> AsyncIterator[None]:
         waiter.start(asyncio.get_running_loop())
@@ -106,10 +136,6 @@ def run(settings: Settings, availability: AvailabilitySource) -> None:
         waiter.stop()
 
     app.cleanup_ctx.append(kafka_adapters)
-    web.run_app(
-        app,
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        access_log=None,
-        print=None,
+    asyncio.run(
+        serve_until_signalled(app, settings.gateway_host, settings.gateway_port)
     )

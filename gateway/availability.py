@@ -4,6 +4,13 @@ Concurrent requests for the same show share one source call (a dict of in-flight
 futures); a rendered answer (body and weak ETag) is then served for
 ``ttl_seconds``, empty answers included, so a spike on one show costs one read per
 TTL per gateway.
+
+The body says how fresh it is: ``as_of`` (log time of the newest event in the rows)
+and ``projection_lag_seconds``. The weak ETag is computed from the rows alone (the
+sections and ``as_of``), never from the lag, which moves with the wall clock: a
+client polling an unchanged show keeps getting 304. So that a 304 stays true, every
+answer, 304 included, carries the current lag in the ``Projection-Lag-Seconds``
+header; everything else in the client's copy is exactly what a 200 would say.
 """
 
 from __future__ import annotations
@@ -18,22 +25,42 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.ports import AvailabilitySource
+from gateway.http import rfc3339_ms
+from gateway.ports import AvailabilitySource, ShowAvailability
 
 MAX_CACHED_SHOWS: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class AvailabilityView:
-    """A rendered answer: the JSON body, its weak ETag, whether the show exists."""
+    """A rendered answer: the body, its weak ETag, whether the show exists, lag."""
 
     body: bytes
     etag: str
     found: bool
+    lag_seconds: float | None = None
 
 
-def render(show_id: str, rows: Sequence[Any]) -> AvailabilityView:
-    """Render source rows as the public body, sections ordered by id."""
+def render(show_id: str, view: ShowAvailability) -> AvailabilityView:
+    """Render a source view as the public body, sections ordered by id."""
+    sections = _sections(view.rows)
+    as_of = None if view.as_of_ms is None else rfc3339_ms(view.as_of_ms)
+    identity = orjson.dumps({"show_id": show_id, "sections": sections, "as_of": as_of})
+    tag = hashlib.blake2b(identity, digest_size=12).hexdigest()
+    lag = view.lag_seconds
+    body = orjson.dumps(
+        {
+            "show_id": show_id,
+            "sections": sections,
+            "as_of": as_of,
+            "projection_lag_seconds": None if lag is None else round(lag, 3),
+        }
+    )
+    return AvailabilityView(body, f'W/"{tag}"', bool(sections), lag)
+
+
+def _sections(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The public view of each row, ordered by section id."""
     sections = [
         {
             "section_id": row.section_id,
@@ -45,9 +72,7 @@ def render(show_id: str, rows: Sequence[Any]) -> AvailabilityView:
         }
         for row in sorted(rows, key=lambda row: row.section_id)
     ]
-    body = orjson.dumps({"show_id": show_id, "sections": sections})
-    tag = hashlib.blake2b(body, digest_size=12).hexdigest()
-    return AvailabilityView(body, f'W/"{tag}"', bool(sections))
+    return sections
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -94,7 +119,7 @@ class AvailabilityCache:
 
     async def _load(self, show_id: str) -> AvailabilityView:
         """Read and render one show, then cache the answer."""
-        view = render(show_id, await self._source.by_show(show_id))
+        view = render(show_id, await self._source.view(show_id))
         self._cached.pop(show_id, None)
         self._cached[show_id] = (self._clock() + self._ttl_seconds, view)
         while len(self._cached) > self._max_shows:

@@ -7,10 +7,13 @@ from typing import Final
 from aiohttp import web
 
 from gateway.availability import AvailabilityCache
-from gateway.ports import CommandSender, OutcomeSource
+from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 
 BUS: Final = web.AppKey("bus", CommandSender)
 OUTCOMES: Final = web.AppKey("outcomes", OutcomeSource)
 AVAILABILITY: Final = web.AppKey("availability", AvailabilityCache)
+SHOW_SOURCE: Final = web.AppKey("show_source", AvailabilitySource)
+"""The availability read model itself, uncached: is a show there already?"""
+HOLDS: Final = web.AppKey("holds", HoldSource)
 REPLY_TIMEOUT: Final = web.AppKey("reply_timeout_seconds", float)
 PARTITIONS: Final = web.AppKey("command_partitions", int)

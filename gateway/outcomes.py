@@ -92,6 +92,18 @@ class OutcomeWaiter:
         """The events recently seen for a command id, if any."""
         return self.book.outcome(command_id)
 
+    def hold_events(self, hold_id: str) -> list[Event] | None:
+        """A recent hold's events: its placing command's, then later ones."""
+        return self.book.hold_events(hold_id)
+
+    def mark_sent(self, command_id: str) -> None:
+        """Note that this instance sent a command whose outcome it has not seen."""
+        self.book.mark_sent(command_id)
+
+    def is_pending(self, command_id: str) -> bool:
+        """Whether this instance sent the command lately and awaits its outcome."""
+        return self.book.is_pending(command_id)
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Assign every partition at its high watermark, then start the thread."""
         self._loop = loop

@@ -1,8 +1,9 @@
 """What the gateway needs from the world, as protocols that tests can fake.
 
 The real adapters are ``gateway.bus.CommandBus`` (commands to Kafka),
-``gateway.outcomes.OutcomeWaiter`` (events back from Kafka) and the projection
-reader (availability); the app only ever sees these protocols.
+``gateway.outcomes.OutcomeWaiter`` (events back from Kafka), and the projection
+readers ``AvailabilityReader`` and ``HoldReader`` (Cassandra); the app only ever
+sees these protocols.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from commands.model import Command, Event
+from projections.holds import HoldView
 
 Settled = Callable[[Sequence[Event]], bool]
 """Whether the events seen so far for a command id answer the caller."""
@@ -44,10 +46,49 @@ class OutcomeSource(Protocol):
         """The events recently seen for a command id, if any."""
         ...
 
+    def hold_events(self, hold_id: str) -> list[Event] | None:
+        """A recent hold's events: its placing command's, then later ones, in order."""
+        ...
+
+    def mark_sent(self, command_id: str) -> None:
+        """Note that this instance sent a command whose outcome it has not seen."""
+        ...
+
+    def is_pending(self, command_id: str) -> bool:
+        """Whether this instance sent the command lately and awaits its outcome."""
+        ...
+
+
+class ShowAvailability(Protocol):
+    """A show's availability rows and how fresh they are (a ``ShowView``)."""
+
+    @property
+    def rows(self) -> Sequence[Any]:
+        """Rows with section_id, kind, capacity, free, held and sold."""
+        ...
+
+    @property
+    def as_of_ms(self) -> int | None:
+        """Log time of the newest event in the rows; None without rows."""
+        ...
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """How far the rows may be behind the log; None if unknown."""
+        ...
+
 
 class AvailabilitySource(Protocol):
-    """Reads a show's availability rows from the projections."""
+    """Reads a show's availability from the projections."""
 
-    async def by_show(self, show_id: str) -> Sequence[Any]:
-        """Rows with show_id, section_id, kind, capacity, free, held and sold."""
+    async def view(self, show_id: str) -> ShowAvailability:
+        """The show's rows with ``as_of_ms`` and ``lag_seconds``."""
+        ...
+
+
+class HoldSource(Protocol):
+    """Reads holds from the holds read model (any instance, after restarts)."""
+
+    async def by_id(self, hold_id: str) -> HoldView | None:
+        """The hold with this id (its placing command's id), if projected yet."""
         ...

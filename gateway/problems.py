@@ -1,7 +1,8 @@
 """RFC 9457 problem details: every error the gateway answers is one of these.
 
 A problem's ``type`` is a stable relative URI, ``/problems/<slug>``, that resolves to
-a short description served by ``describe_problem``. Handlers raise ``HttpProblem``;
+a short description served by ``describe_problem`` (the catalogue is in
+``gateway.problem_types``). Handlers raise ``HttpProblem``;
 ``problem_middleware`` renders it, and also turns aiohttp's own 404, 405 and 413 and
 our infrastructure errors (503 with Retry-After) into problems.
 """
@@ -19,137 +20,26 @@ from aiohttp import web
 
 from commands.errors import InfrastructureError
 from commands.model import RejectionReason
+from gateway.breaker import CircuitOpen
+from gateway.problem_types import PROBLEM_TYPES, REJECTION_SLUGS, ProblemType
+
+__all__ = [
+    "PROBLEM_TYPES",
+    "REJECTION_SLUGS",
+    "FieldError",
+    "HttpProblem",
+    "ProblemType",
+    "describe_problem",
+    "problem_middleware",
+    "problem_response",
+    "rejection_problem",
+]
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
 UNAVAILABLE_RETRY_AFTER_SECONDS: Final = 1
 
-
-@dataclass(frozen=True, slots=True)
-class ProblemType:
-    """One kind of problem: its slug, HTTP status, title and a longer description."""
-
-    slug: str
-    status: int
-    title: str
-    description: str
-
-    @property
-    def uri(self) -> str:
-        """The stable ``type`` URI of the problem."""
-        return f"/problems/{self.slug}"
-
-
-_TYPES: Final = (
-    ProblemType("malformed-json", 400, "Malformed JSON", "The body is not JSON."),
-    ProblemType(
-        "missing-idempotency-key",
-        400,
-        "Missing idempotency key",
-        "Send an Idempotency-Key header of 1 to 128 printable ASCII characters.",
-    ),
-    ProblemType(
-        "invalid-idempotency-key",
-        400,
-        "Invalid idempotency key",
-        "The Idempotency-Key header must be 1 to 128 printable ASCII characters.",
-    ),
-    ProblemType(
-        "invalid-request",
-        422,
-        "Invalid request",
-        "Fields are missing, of the wrong type or out of range; see errors.",
-    ),
-    ProblemType(
-        "idempotency-key-reused",
-        422,
-        "Idempotency key reused",
-        "This idempotency key was already used for a different request.",
-    ),
-    ProblemType("sold-out", 409, "Sold out", "Not enough places are left."),
-    ProblemType("seat-unavailable", 409, "Seat unavailable", "A seat is held or sold."),
-    ProblemType("unknown-seat", 409, "Unknown seat", "A seat is not in the section."),
-    ProblemType(
-        "unknown-section", 409, "Unknown section", "The section is not in the show."
-    ),
-    ProblemType(
-        "buyer-limit-reached",
-        409,
-        "Buyer limit reached",
-        "The buyer would hold more tickets than the show allows per buyer.",
-    ),
-    ProblemType(
-        "section-exists", 409, "Section exists", "A section of the show exists."
-    ),
-    ProblemType("unknown-hold", 409, "Unknown hold", "No such hold in this section."),
-    ProblemType("not-hold-owner", 409, "Not your hold", "The hold is another buyer's."),
-    ProblemType(
-        "hold-ended", 409, "Hold ended", "The hold expired, was released or sold."
-    ),
-    ProblemType(
-        "payment-pending",
-        409,
-        "Payment pending",
-        "The hold is checked out and awaits its payment.",
-    ),
-    ProblemType("sale-closed", 409, "Sale closed", "The section takes no new holds."),
-    ProblemType(
-        "seat-in-use", 409, "Seat in use", "A seat to withdraw is held or sold."
-    ),
-    ProblemType("seat-exists", 409, "Seat exists", "A seat to add is already there."),
-    ProblemType(
-        "insufficient-free",
-        409,
-        "Not enough free places",
-        "Fewer places are free than the request withdraws.",
-    ),
-    ProblemType("show-not-found", 404, "Show not found", "No such show is on sale."),
-    ProblemType(
-        "hold-not-found",
-        404,
-        "Hold not found",
-        "This gateway saw no outcome for the hold recently.",
-    ),
-    ProblemType("not-found", 404, "Not found", "No resource at this address."),
-    ProblemType(
-        "method-not-allowed",
-        405,
-        "Method not allowed",
-        "The resource does not answer this method; see the Allow header.",
-    ),
-    ProblemType(
-        "payload-too-large", 413, "Payload too large", "The body is too large."
-    ),
-    ProblemType(
-        "unavailable",
-        503,
-        "Service unavailable",
-        "The command log or a read model is unavailable; retry after Retry-After.",
-    ),
-    ProblemType(
-        "internal-error", 500, "Internal error", "An unexpected error; retry later."
-    ),
-)
-PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = {t.slug: t for t in _TYPES}
-
-REJECTION_SLUGS: Final[Mapping[RejectionReason, str]] = {
-    RejectionReason.SOLD_OUT: "sold-out",
-    RejectionReason.SEAT_UNAVAILABLE: "seat-unavailable",
-    RejectionReason.UNKNOWN_SEAT: "unknown-seat",
-    RejectionReason.UNKNOWN_SECTION: "unknown-section",
-    RejectionReason.INVALID_REQUEST: "invalid-request",
-    RejectionReason.BUYER_LIMIT_REACHED: "buyer-limit-reached",
-    RejectionReason.SECTION_EXISTS: "section-exists",
-    RejectionReason.UNKNOWN_HOLD: "unknown-hold",
-    RejectionReason.NOT_HOLD_OWNER: "not-hold-owner",
-    RejectionReason.HOLD_ENDED: "hold-ended",
-    RejectionReason.PAYMENT_PENDING: "payment-pending",
-    RejectionReason.SALE_CLOSED: "sale-closed",
-    RejectionReason.SEAT_IN_USE: "seat-in-use",
-    RejectionReason.SEAT_EXISTS: "seat-exists",
-    RejectionReason.INSUFFICIENT_FREE: "insufficient-free",
-}
 
 _HTTP_SLUGS: Final[Mapping[int, str]] = {
     404: "not-found",
@@ -191,16 +81,17 @@ def rejection_problem(reason: RejectionReason, detail: str) -> HttpProblem:
     return HttpProblem(REJECTION_SLUGS[reason], detail)
 
 
-def problem_response(problem: HttpProblem, instance: str) -> web.Response:
-    """Render a problem as ``application/problem+json``."""
+def problem_response(problem: HttpProblem, instance: str | None) -> web.Response:
+    """Render a problem as ``application/problem+json`` (``instance``: the path)."""
     kind = problem.problem_type
     body: dict[str, Any] = {
         "type": kind.uri,
         "title": kind.title,
         "status": kind.status,
         "detail": problem.detail,
-        "instance": instance,
     }
+    if instance is not None:
+        body["instance"] = instance
     if problem.errors:
         body["errors"] = [
             {"field": e.field, "message": e.message} for e in problem.errors
@@ -242,8 +133,11 @@ async def problem_middleware(
         if translated is None:
             raise
         return problem_response(translated, request.path)
-    except InfrastructureError:
-        retry = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
+    except InfrastructureError as exc:
+        seconds = UNAVAILABLE_RETRY_AFTER_SECONDS
+        if isinstance(exc, CircuitOpen):
+            seconds = exc.retry_after_seconds
+        retry = {"Retry-After": str(seconds)}
         down = HttpProblem("unavailable", "a backing service is down", headers=retry)
         return problem_response(down, request.path)
     except Exception:

@@ -2,6 +2,7 @@
 
 ``FakeBus`` records what it is sent and can answer through a real ``OutcomeBook``,
 so the outcome path under test is the production one; only Kafka is left out.
+``FakeAvailability`` and ``FakeHolds`` play the projection readers.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
+from commands.errors import InfrastructureError
 from commands.model import Command, Event
 from gateway.app import create_app
 from gateway.book import OutcomeBook
+from gateway.breaker import CircuitBreaker
 from gateway.bus import CommandLogUnavailable
+from gateway.server import ProblemTestServer
 from infra.settings import Settings
+from projections.holds import HoldView
 
 Decide = Callable[[Command], list[Event]]
 """What the fake core answers to a command (nothing: the outcome never comes)."""
@@ -32,10 +37,12 @@ class FakeBus:
     book: OutcomeBook
     decide: Decide | None = None
     down: bool = False
+    attempts: int = 0
     sent: list[tuple[str, tuple[Command, ...]]] = field(default_factory=list)
 
     async def send(self, key: str, commands: Sequence[Command]) -> None:
         """Record the batch, then answer it on the next loop turn if told how."""
+        self.attempts += 1
         if self.down:
             raise CommandLogUnavailable("fake command log is down")
         self.sent.append((key, tuple(commands)))
@@ -48,20 +55,49 @@ class FakeBus:
         asyncio.get_running_loop().call_soon(self.book.settle, batch)
 
 
+@dataclass(frozen=True)
+class FakeShowView:
+    """A ``ShowView`` without Cassandra."""
+
+    rows: list[Any]
+    as_of_ms: int | None = None
+    lag_seconds: float | None = None
+
+
 @dataclass
 class FakeAvailability:
     """Availability rows by show, counting reads; each read can take a while."""
 
     rows: dict[str, list[Any]] = field(default_factory=dict)
+    as_of_ms: int | None = None
+    lag_seconds: float | None = None
     delay_seconds: float = 0.0
     calls: int = 0
 
-    async def by_show(self, show_id: str) -> list[Any]:
-        """The rows of a show, after the configured delay."""
+    async def view(self, show_id: str) -> FakeShowView:
+        """The rows of a show and their freshness, after the configured delay."""
         self.calls += 1
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
-        return list(self.rows.get(show_id, []))
+        rows = list(self.rows.get(show_id, []))
+        as_of = self.as_of_ms if rows else None
+        return FakeShowView(rows, as_of, self.lag_seconds if rows else None)
+
+
+@dataclass
+class FakeHolds:
+    """The holds read model as a dict; ``down`` makes every read fail."""
+
+    holds: dict[str, HoldView] = field(default_factory=dict)
+    down: bool = False
+    calls: int = 0
+
+    async def by_id(self, hold_id: str) -> HoldView | None:
+        """The hold with this id, if any."""
+        self.calls += 1
+        if self.down:
+            raise InfrastructureError("fake holds read model is down")
+        return self.holds.get(hold_id)
 
 
 @dataclass
@@ -72,30 +108,34 @@ class Harness:
     book: OutcomeBook
     bus: FakeBus
     availability: FakeAvailability
+    holds: FakeHolds
+    breaker: CircuitBreaker
 
 
 def harness(
     decide: Decide | None = None,
     reply_timeout_seconds: float = 0.5,
     cache_ttl_seconds: float = 60.0,
+    clock: Callable[[], float] | None = None,
 ) -> Harness:
-    """A gateway app on fakes; ``decide`` plays the core."""
+    """A gateway app on fakes; ``decide`` plays the core, ``clock`` the breaker's."""
     book = OutcomeBook()
     bus = FakeBus(book, decide)
     availability = FakeAvailability()
+    holds = FakeHolds()
+    breaker = CircuitBreaker() if clock is None else CircuitBreaker(clock=clock)
     settings = Settings(
         gateway_reply_timeout_seconds=reply_timeout_seconds,
         availability_cache_ttl_seconds=cache_ttl_seconds,
     )
-    return Harness(
-        create_app(settings, bus, book, availability), book, bus, availability
-    )
+    app = create_app(settings, bus, book, availability, holds, breaker)
+    return Harness(app, book, bus, availability, holds, breaker)
 
 
 @asynccontextmanager
 async def serve(
     app: web.Application,
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    """A test client of the app on a loopback port, closed afterwards."""
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    """A test client of the app on a loopback port, served like production."""
+    async with TestClient(ProblemTestServer(app, host="127.0.0.1")) as client:
         yield client

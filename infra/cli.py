@@ -74,15 +74,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "gateway":
         from gateway.app import run as gateway_run
         from infra.topics import ensure_topics
+        from projections.hold_reader import HoldReader
         from projections.reader import AvailabilityReader, connect
         from projections.schema import ensure_schema
 
         ensure_topics(settings)
         cluster, session = connect(settings)
         try:
-            ensure_schema(session, settings.cassandra_keyspace)
+            keyspace = settings.cassandra_keyspace
+            ensure_schema(session, keyspace)
             gateway_run(
-                settings, AvailabilityReader(session, settings.cassandra_keyspace)
+                settings,
+                AvailabilityReader(session, keyspace),
+                HoldReader(session, keyspace),
             )
         finally:
             cluster.shutdown()

@@ -9,7 +9,7 @@ import orjson
 
 from commands.model import SectionKind
 from gateway.availability import AvailabilityCache, etag_matches
-from gateway.testing import FakeAvailability, harness, serve
+from gateway.testing import FakeAvailability, FakeShowView, harness, serve
 
 PATH = "/v1/shows/s1/availability"
 
@@ -64,6 +64,8 @@ async def test_availability_answers_sections_when_the_show_exists() -> None:
                 "sold": 10,
             },
         ],
+        "as_of": None,
+        "projection_lag_seconds": None,
     }
 
 
@@ -126,7 +128,7 @@ async def test_source_errors_reach_every_waiter_and_are_not_cached_when_raised()
     None
 ):
     class Broken(FakeAvailability):
-        async def by_show(self, show_id: str) -> list[Row]:
+        async def view(self, show_id: str) -> FakeShowView:
             self.calls += 1
             await asyncio.sleep(0.01)
             raise RuntimeError("down")
@@ -149,3 +151,54 @@ def test_etag_matches_weakly_when_compared() -> None:
     assert etag_matches("*", 'W/"abc"')
     assert not etag_matches(None, 'W/"abc"')
     assert not etag_matches('W/"abd"', 'W/"abc"')
+
+
+async def test_availability_says_how_fresh_it_is_when_the_view_knows() -> None:
+    gateway = harness()
+    gateway.availability.rows["s1"] = ROWS
+    gateway.availability.as_of_ms = 1_700_000_000_000
+    gateway.availability.lag_seconds = 1.25
+
+    async with serve(gateway.app) as client:
+        response = await client.get(PATH)
+        body = orjson.loads(await response.read())
+
+    assert body["as_of"] == "2023-11-14T22:13:20.000Z"
+    assert body["projection_lag_seconds"] == 1.25
+    assert response.headers["Projection-Lag-Seconds"] == "1.250"
+
+
+async def test_etag_stays_and_304_carries_the_new_lag_when_only_lag_changes() -> None:
+    gateway = harness(cache_ttl_seconds=0)
+    gateway.availability.rows["s1"] = ROWS
+    gateway.availability.as_of_ms = 1_700_000_000_000
+    gateway.availability.lag_seconds = 0.5
+
+    async with serve(gateway.app) as client:
+        first = await client.get(PATH)
+        gateway.availability.lag_seconds = 7.0
+        again = await client.get(PATH, headers={"If-None-Match": first.headers["ETag"]})
+
+    assert again.status == 304
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Projection-Lag-Seconds"] == "7.000"
+    assert gateway.availability.calls == 2
+
+
+async def test_etag_changes_when_the_rows_change() -> None:
+    gateway = harness(cache_ttl_seconds=0)
+    gateway.availability.rows["s1"] = ROWS
+    gateway.availability.as_of_ms = 1_700_000_000_000
+
+    async with serve(gateway.app) as client:
+        first = await client.get(PATH)
+        gateway.availability.as_of_ms = 1_700_000_000_001
+        later_event = await client.get(
+            PATH, headers={"If-None-Match": first.headers["ETag"]}
+        )
+        gateway.availability.rows["s1"] = ROWS[:1]
+        fewer_rows = await client.get(PATH)
+
+    assert later_event.status == 200
+    assert len({first.headers["ETag"], later_event.headers["ETag"]}) == 2
+    assert fewer_rows.headers["ETag"] != later_event.headers["ETag"]

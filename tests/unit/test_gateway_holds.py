@@ -160,6 +160,8 @@ async def test_retry_answers_the_first_outcome_and_sends_nothing_when_key_reused
 
     assert (first.status, retry.status) == (201, 201)
     assert retry_body == first_body
+    assert "Idempotent-Replayed" not in first.headers
+    assert retry.headers["Idempotent-Replayed"] == "true"
     assert len(gateway.bus.sent) == 1
 
 
@@ -175,49 +177,6 @@ async def test_retry_answers_422_when_key_is_reused_for_another_request() -> Non
     assert response.status == 422
     assert body["type"] == "/problems/idempotency-key-reused"
     assert len(gateway.bus.sent) == 1
-
-
-async def test_hold_answers_202_then_get_answers_201_when_outcome_comes_late() -> None:
-    gateway = harness(None, reply_timeout_seconds=0.05)
-    hold_id = hold_command_id("buyer-1", "key-1")
-
-    async with serve(gateway.app) as client:
-        pending = await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
-        pending_body = orjson.loads(await pending.read())
-        before = await client.get(f"/v1/holds/{hold_id}")
-        [(_, (command,))] = gateway.bus.sent
-        gateway.book.settle({hold_id: place(command)})
-        later = await client.get(pending.headers["Location"])
-        later_body = orjson.loads(await later.read())
-
-    assert pending.status == 202
-    assert pending.headers["Retry-After"] == "1"
-    assert pending_body == {"hold_id": hold_id, "status": "pending"}
-    assert before.status == 404
-    assert later.status == 201
-    assert (later_body["hold_id"], later_body["status"]) == (hold_id, "held")
-
-
-async def test_get_hold_answers_problem_when_the_hold_was_refused() -> None:
-    gateway = harness(refuse(RejectionReason.SOLD_OUT))
-    hold_id = hold_command_id("buyer-1", "key-1")
-
-    async with serve(gateway.app) as client:
-        await client.post(HOLD_PATH, json=GA_HOLD, headers=key())
-        response = await client.get(f"/v1/holds/{hold_id}")
-        body = orjson.loads(await response.read())
-
-    assert response.status == 409
-    assert body["type"] == "/problems/sold-out"
-
-
-async def test_get_hold_answers_404_problem_when_the_hold_is_unknown() -> None:
-    async with serve(harness().app) as client:
-        response = await client.get("/v1/holds/0123")
-        body = orjson.loads(await response.read())
-
-    assert response.status == 404
-    assert body["type"] == "/problems/hold-not-found"
 
 
 async def test_hold_answers_503_with_retry_after_when_the_log_is_down() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,9 +14,10 @@ from commands.model import (
     Event,
     RejectionReason,
     SectionCreated,
+    SectionKind,
     SectionRejected,
 )
-from gateway.shows import create_show_commands, show_command_id
+from gateway.shows import content_digest, create_show_commands, show_command_id
 from gateway.testing import harness, serve
 from gateway.validation import parse_show
 from infra.topics import partition_for
@@ -68,7 +70,8 @@ def test_sections_are_grouped_by_partition_when_fanned_out() -> None:
     partitions = [partition_for(key, 8) for key, _ in commands]
     assert len(set(partitions)) == len(commands) > 1
     for (_, command), partition in zip(commands, partitions, strict=True):
-        assert command.command_id == show_command_id("s1", partition)
+        digest = content_digest(show, command.sections)
+        assert command.command_id == show_command_id("s1", partition, digest)
         assert command.issued_at_ms == 123
         assert {
             partition_for(section_key("s1", spec.section_id), 8)
@@ -132,3 +135,110 @@ async def test_retry_sends_nothing_new_when_the_show_was_created() -> None:
 
     assert (first.status, retry.status) == (201, 201)
     assert len(gateway.bus.sent) == sent
+
+
+@dataclass(frozen=True)
+class Row:
+    """An availability row of the read model, as far as the gateway reads it."""
+
+    show_id: str
+    section_id: str
+    kind: SectionKind = SectionKind.GENERAL_ADMISSION
+    capacity: int = 10
+    held: int = 0
+    sold: int = 0
+    free: int = 10
+
+
+def ids_of(body: dict[str, Any]) -> set[str]:
+    """The command ids a show body turns into."""
+    return {c.command_id for _, c in create_show_commands(parse_show(body), 8, 0)}
+
+
+def test_command_ids_follow_the_content_when_a_show_is_defined_again() -> None:
+    bigger = show_body()
+    bigger["sections"][0]["capacity"] = 11
+    reordered = show_body()
+    reordered["sections"].reverse()
+
+    assert ids_of(show_body()) == ids_of(reordered)
+    assert len(ids_of(show_body()) - ids_of(bigger)) == 1
+
+
+async def test_show_answers_409_show_exists_and_sends_nothing_when_defined_again() -> (
+    None
+):
+    gateway = harness(create)
+    bigger = show_body()
+    bigger["sections"][0]["capacity"] = 50
+
+    async with serve(gateway.app) as client:
+        first = await client.post("/v1/shows", json=show_body())
+        sent = len(gateway.bus.sent)
+        gateway.availability.rows["s1"] = [Row("s1", s) for s in SECTION_IDS]
+        again = await client.post("/v1/shows", json=bigger)
+        body = orjson.loads(await again.read())
+
+    assert first.status == 201
+    assert again.status == 409
+    assert body["type"] == "/problems/show-exists"
+    assert body["existing_sections"] == sorted(SECTION_IDS)
+    assert len(gateway.bus.sent) == sent
+
+
+async def test_show_answers_409_and_creates_nothing_when_one_section_exists() -> None:
+    gateway = harness(create)
+    gateway.availability.rows["s1"] = [Row("s1", "old")]
+
+    async with serve(gateway.app) as client:
+        response = await client.post("/v1/shows", json=show_body(["old", "new"]))
+        body = orjson.loads(await response.read())
+
+    assert response.status == 409
+    assert body["type"] == "/problems/show-exists"
+    assert gateway.bus.sent == []
+
+
+async def test_retry_answers_the_first_outcome_when_the_show_is_now_projected() -> None:
+    gateway = harness(create)
+
+    async with serve(gateway.app) as client:
+        first = await client.post("/v1/shows", json=show_body())
+        first_body = await first.read()
+        gateway.availability.rows["s1"] = [Row("s1", s) for s in SECTION_IDS]
+        retry = await client.post("/v1/shows", json=show_body())
+        retry_body = await retry.read()
+
+    assert (first.status, retry.status) == (201, 201)
+    assert retry_body == first_body
+
+
+async def test_retry_keeps_the_first_verdict_when_a_resend_is_refused() -> None:
+    gateway = harness(None, reply_timeout_seconds=0.05)
+    body = show_body(["sec0"])
+    [(_, command)] = create_show_commands(parse_show(body), 8, 0)
+
+    async with serve(gateway.app) as client:
+        pending = await client.post("/v1/shows", json=body)
+        gateway.book.settle({command.command_id: create(command)})
+        refused = SectionRejected(
+            command.command_id, 2, "s1", "sec0", RejectionReason.SECTION_EXISTS
+        )
+        gateway.book.settle({command.command_id: [refused]})
+        retry = await client.post("/v1/shows", json=body)
+
+    assert (pending.status, retry.status) == (202, 201)
+
+
+async def test_show_answers_415_when_the_body_is_not_declared_json() -> None:
+    gateway = harness(create)
+
+    async with serve(gateway.app) as client:
+        response = await client.post(
+            "/v1/shows",
+            data=orjson.dumps(show_body()),
+            headers={"Content-Type": "text/plain"},
+        )
+
+    assert response.status == 415
+    assert gateway.bus.sent == []

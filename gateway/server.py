@@ -1,0 +1,103 @@
+"""Serving the app so that every error, even aiohttp's own, is problem+json.
+
+aiohttp answers a request it cannot parse (a malformed request line, a header line
+above ``max_field_size``) in its connection handler, before any middleware, in
+plain text. ``ProblemRequestHandler`` renders those answers as problem+json;
+``ProblemAppRunner`` makes the server build its connections with it. Header limits
+are raised (``HANDLER_ARGS``) so that our own validation, not the parser, answers
+a merely long header such as a 10 kB Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from http import HTTPStatus
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aiohttp.web_protocol import RequestHandler
+
+from gateway.problems import HttpProblem, problem_response
+
+logger = logging.getLogger(__name__)
+
+MAX_HEADER_LINE_BYTES: Final = 16 * 1024
+HANDLER_ARGS: Final[dict[str, Any]] = {
+    "max_line_size": MAX_HEADER_LINE_BYTES,
+    "max_field_size": MAX_HEADER_LINE_BYTES,
+}
+"""Connection settings: request line and each header up to 16 KiB (aiohttp: 8 KiB)."""
+
+
+class ProblemRequestHandler(RequestHandler):
+    """A connection handler that answers its own errors as problem+json."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """The problem for a request aiohttp could not parse or serve."""
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was sent already; cannot send another")
+        name = type(exc).__name__ if exc is not None else HTTPStatus(status).phrase
+        if status >= 500:
+            logger.error("request failed in the server", exc_info=exc)
+            problem = HttpProblem("internal-error", "an unexpected error occurred")
+        else:
+            # The parser's message may quote a header (a token, a key): not logged.
+            logger.debug("unparseable request", extra={"error": name})
+            problem = HttpProblem("bad-request", f"the request is not valid ({name})")
+        response = problem_response(problem, None)
+        response.force_close()
+        return response
+
+
+class ProblemServer(web.Server):
+    """A low-level server whose connections use ``ProblemRequestHandler``."""
+
+    def __call__(self) -> RequestHandler:
+        return ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ProblemAppRunner(web.AppRunner):
+    """An ``AppRunner`` that serves the app through a ``ProblemServer``."""
+
+    async def _make_server(self) -> web.Server:
+        # Relies on aiohttp internals (Server._kwargs); a test serves a raw request.
+        server = await super()._make_server()
+        return ProblemServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **server._kwargs,
+        )
+
+
+class ProblemTestServer(TestServer):
+    """aiohttp's ``TestServer`` on a ``ProblemAppRunner``, for tests."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return ProblemAppRunner(self.app, **kwargs)
+
+
+async def serve_until_signalled(app: web.Application, host: str, port: int) -> None:
+    """Serve the app on host:port until SIGINT or SIGTERM, then clean up."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = ProblemAppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        logger.info("gateway serving", extra={"host": host, "port": port})
+        await stop.wait()
+    finally:
+        await runner.cleanup()

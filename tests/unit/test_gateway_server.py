@@ -1,0 +1,68 @@
+"""Every error is problem+json, also those aiohttp's HTTP parser answers itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from gateway.testing import harness, serve
+from tests.unit.test_gateway_holds import GA_HOLD, HOLD_PATH, place
+
+
+async def raw_request(host: str, port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Send raw bytes to the server; its answer's head and body."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+async def test_a_10_kb_idempotency_key_answers_our_400_problem_when_sent() -> None:
+    gateway = harness(place)
+    headers = {"Idempotency-Key": "k" * 10_000}
+
+    async with serve(gateway.app) as client:
+        response = await client.post(HOLD_PATH, json=GA_HOLD, headers=headers)
+        body = orjson.loads(await response.read())
+
+    assert response.status == 400
+    assert response.content_type == "application/problem+json"
+    assert body["type"] == "/problems/invalid-idempotency-key"
+    assert gateway.bus.sent == []
+
+
+async def test_a_header_beyond_the_parser_limit_answers_400_problem_when_sent() -> None:
+    gateway = harness(place)
+    request = (
+        b"POST " + HOLD_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        b"Idempotency-Key: " + b"k" * 20_000 + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+
+    async with serve(gateway.app) as client:
+        server = client.server
+        head, body = await raw_request(str(server.host), int(server.port or 0), request)
+
+    problem = orjson.loads(body)
+    assert head.split(b" ")[1] == b"400"
+    assert b"content-type: application/problem+json" in head.lower()
+    assert problem["type"] == "/problems/bad-request"
+    assert b"kkkk" not in body
+    assert gateway.bus.sent == []
+
+
+async def test_a_malformed_request_line_answers_400_problem_when_sent() -> None:
+    async with serve(harness().app) as client:
+        server = client.server
+        head, body = await raw_request(
+            str(server.host), int(server.port or 0), b"NOT HTTP AT ALL\r\n\r\n"
+        )
+
+    assert head.split(b" ")[1] == b"400"
+    assert orjson.loads(body)["type"] == "/problems/bad-request"
