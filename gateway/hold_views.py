@@ -23,6 +23,7 @@ from commands.model import (
     HoldReleased,
     PlaceHold,
     RejectionReason,
+    RequestHold,
     TicketsSold,
 )
 from gateway.http import json_response, rfc3339_ms
@@ -130,7 +131,7 @@ def state_from_view(view: HoldView) -> HoldState:
     )
 
 
-def same_hold_request(command: PlaceHold, state: HoldState) -> bool:
+def same_hold_request(command: PlaceHold | RequestHold, state: HoldState) -> bool:
     """Whether a known hold answers this very request, not another one."""
     where = (state.show_id, state.section_id)
     if where != (command.show_id, command.section_id):
@@ -139,7 +140,8 @@ def same_hold_request(command: PlaceHold, state: HoldState) -> bool:
         return True
     if command.seat_ids:
         return sorted(state.seat_ids) == sorted(command.seat_ids)
-    return not state.seat_ids and state.quantity == command.quantity
+    # A quantity asks for GA places or the best seats together: any seats match.
+    return state.quantity == command.quantity
 
 
 def hold_body(state: HoldState) -> dict[str, Any]:

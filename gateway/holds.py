@@ -10,15 +10,18 @@ is sent again, also at another instance or after a restart.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import web
 
+from commands.buyers import buyer_key
 from commands.errors import InfrastructureError
-from commands.inventory import section_key
-from commands.model import PlaceHold
+from commands.model import Event, IdempotencyKeyReused, RequestHold
+from gateway.book import has_hold_verdict
 from gateway.deps import BUS, HOLDS, OUTCOMES, REPLY_TIMEOUT
 from gateway.fields import valid_id
 from gateway.hold_views import (
@@ -52,7 +55,7 @@ async def place_hold(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     require_json(request)
     hold = parse_hold(parse_json(await read_body(request, HOLD_BODY_LIMIT_BYTES)))
-    command = PlaceHold(
+    command = RequestHold(
         command_id=hold_command_id(hold.buyer_id, key),
         issued_at_ms=time.time_ns() // 1_000_000,
         show_id=show_id,
@@ -60,6 +63,7 @@ async def place_hold(request: web.Request) -> web.Response:
         buyer_id=hold.buyer_id,
         seat_ids=hold.seat_ids,
         quantity=hold.quantity,
+        request_digest=request_digest(section_id, hold.seat_ids, hold.quantity),
     )
 
     known = await _known_hold(request, command.command_id)
@@ -70,10 +74,11 @@ async def place_hold(request: web.Request) -> web.Response:
 
     # Expect before sending, so the outcome cannot arrive unseen.
     outcomes = request.app[OUTCOMES]
-    future = outcomes.expect(command.command_id)
+    future = outcomes.expect(command.command_id, answers_hold_request)
     try:
         if not future.done():
-            await request.app[BUS].send(section_key(show_id, section_id), [command])
+            # The buyers' ledger of the show decides first (limit, key reuse).
+            await request.app[BUS].send(buyer_key(show_id, hold.buyer_id), [command])
             outcomes.mark_sent(command.command_id)
         events = await asyncio.wait_for(future, request.app[REPLY_TIMEOUT])
     except TimeoutError:
@@ -82,10 +87,22 @@ async def place_hold(request: web.Request) -> web.Response:
         outcomes.forget(command.command_id, future)
 
     state = state_from_events(command.command_id, events)
-    assert state is not None
-    if not same_hold_request(command, state):
+    if state is None or not same_hold_request(command, state):
         raise key_reused()
     return answer_hold(state)
+
+
+def request_digest(section_id: str, seat_ids: tuple[str, ...], quantity: int) -> str:
+    """What a hold request asks for, so a reused key can be told apart."""
+    content = "\x00".join((section_id, ",".join(seat_ids), str(quantity)))
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
+
+
+def answers_hold_request(events: Sequence[Event]) -> bool:
+    """Whether a hold request has its answer: a verdict, or its key was reused."""
+    return has_hold_verdict(events) or any(
+        isinstance(event, IdempotencyKeyReused) for event in events
+    )
 
 
 async def get_hold(request: web.Request) -> web.Response:

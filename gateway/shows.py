@@ -27,15 +27,16 @@ from commands.model import (
     SectionCreated,
     SectionRejected,
     SectionSpec,
+    SetBuyerLimit,
 )
 from gateway.book import section_verdicts
 from gateway.deps import BUS, OUTCOMES, PARTITIONS, REPLY_TIMEOUT, SHOW_SOURCE
 from gateway.http import json_response, read_body
 from gateway.inputs import require_json
-from gateway.ports import OutcomeSource, Settled
+from gateway.ports import CommandSender, OutcomeSource, Settled
 from gateway.problems import REJECTION_SLUGS, HttpProblem
 from gateway.validation import ShowRequest, parse_json, parse_show
-from infra.topics import partition_for
+from infra.topics import keys_for_every_partition, partition_for
 
 SHOW_BODY_LIMIT_BYTES: Final = 1024 * 1024
 PENDING_RETRY_AFTER_SECONDS: Final = 1
@@ -112,6 +113,27 @@ def availability_location(show_id: str) -> str:
     return f"/v1/shows/{show_id}/availability"
 
 
+def buyer_limit_commands(
+    show: ShowRequest, partitions: int, issued_at_ms: int
+) -> list[tuple[str, SetBuyerLimit]]:
+    """The show's per-buyer limit, once for every partition's buyers' ledger."""
+    limit = show.max_tickets_per_buyer
+    return [
+        (
+            key,
+            SetBuyerLimit(
+                command_id=f"limit:{show.show_id}:{limit}:{partition}",
+                issued_at_ms=issued_at_ms,
+                show_id=show.show_id,
+                max_tickets_per_buyer=limit,
+            ),
+        )
+        for partition, key in enumerate(
+            keys_for_every_partition(f"{show.show_id}/~limit", partitions)
+        )
+    ]
+
+
 async def create_show(request: web.Request) -> web.Response:
     """POST /v1/shows (admin)."""
     # TODO(limit): admin auth comes with the gateway issue.
@@ -127,14 +149,15 @@ async def create_show(request: web.Request) -> web.Response:
     futures = [
         outcomes.expect(c.command_id, every_section_answered(c)) for _, c in commands
     ]
+    unanswered = [
+        (key, command)
+        for (key, command), future in zip(commands, futures, strict=True)
+        if not future.done()
+    ]
     try:
-        await asyncio.gather(
-            *(
-                bus.send(key, [command])
-                for (key, command), future in zip(commands, futures, strict=True)
-                if not future.done()
-            )
-        )
+        if unanswered:
+            await _send_buyer_limits(bus, show, request.app[PARTITIONS], now_ms)
+        await asyncio.gather(*(bus.send(key, [c]) for key, c in unanswered))
         for _, command in commands:
             outcomes.mark_sent(command.command_id)
         answers = await asyncio.wait_for(
@@ -150,6 +173,18 @@ async def create_show(request: web.Request) -> web.Response:
     for events in answers:
         verdicts.update(section_verdicts(events))
     return _answer(show, [verdicts[spec.section_id] for spec in show.sections])
+
+
+async def _send_buyer_limits(
+    bus: CommandSender, show: ShowRequest, partitions: int, now_ms: int
+) -> None:
+    """Every ledger learns the limit before any of the show's sections exists.
+
+    On each partition the limit then precedes, in log order, every hold request
+    made after the show was answered.
+    """
+    limits = buyer_limit_commands(show, partitions, now_ms)
+    await asyncio.gather(*(bus.send(key, [command]) for key, command in limits))
 
 
 def _sent_here(outcomes: OutcomeSource, commands: list[tuple[str, CreateShow]]) -> bool:

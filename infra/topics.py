@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from commands.errors import InfrastructureError
 from infra.settings import Settings
@@ -73,6 +73,21 @@ def partition_for(key: str, partitions: int) -> int:
     # TODO(limit): the routing table that moves hot sections comes with the
     # operations issue; until then the hash alone decides.
     return zlib.crc32(key.encode()) % partitions
+
+
+def keys_for_every_partition(prefix: str, partitions: int) -> list[str]:
+    """One key per partition, in partition order, each routed to its partition.
+
+    For commands that every partition must see (a show's buyer limit): the keys
+    are ``<prefix>/<n>`` with the smallest ``n`` that lands on each partition.
+    """
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < partitions:
+        key = f"{prefix}/{n}"
+        found.setdefault(partition_for(key, partitions), key)
+        n += 1
+    return [found[p] for p in range(partitions)]
 
 
 def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> list[str]:

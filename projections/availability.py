@@ -109,9 +109,12 @@ class AvailabilityFold:
 
         ``index`` is the event's place in the batch of its Kafka record.
         """
-        key = (getattr(event, "show_id", None), getattr(event, "section_id", None))
-        if not isinstance(key[0], str) or not isinstance(key[1], str):
-            return False  # not about a section: nothing here to change
+        if not isinstance(event, _ROW_EVENTS):
+            # Refusals change no count, and requests, key reuses and limits come
+            # from the buyers' ledger, on another partition: their offsets are
+            # not comparable with the section's, so they must not move a row.
+            return False
+        key = (event.show_id, event.section_id)
         row = self._rows.get((key[0], key[1]))
         if row is not None and row.is_at_or_after(offset, index):
             return False
@@ -160,6 +163,14 @@ class AvailabilityFold:
 
 
 _HOLD_EVENTS = (HoldPlaced, HoldExpired, HoldReleased, TicketsSold)
+_ROW_EVENTS = (
+    SectionCreated,
+    *_HOLD_EVENTS,
+    InventoryAdded,
+    InventoryWithdrawn,
+    HoldTtlChanged,
+)
+"""Events decided by a section that change its row; all come from its partition."""
 
 
 def _count(row: SectionAvailability, event: Event) -> None:

@@ -79,6 +79,17 @@ Position = tuple[int, int, int]
 """(partition, offset, index) of an event in the log."""
 
 
+HoldEvent = (
+    HoldPlaced
+    | HoldRejected
+    | HoldExpired
+    | HoldReleased
+    | CheckoutStarted
+    | TicketsSold
+)
+"""The events that change a hold's row."""
+
+
 def hold_change(
     event: Event, partition: int, offset: int, index: int = 0
 ) -> HoldView | None:
@@ -152,7 +163,7 @@ def _later_change(event: Event, at: Position) -> HoldView | None:
 
 
 def _change(
-    event: Event,
+    event: HoldEvent,
     at: Position,
     hold_id: str,
     status: HoldStatus,

@@ -8,13 +8,15 @@ from typing import Any
 import orjson
 import pytest
 
+from commands.buyers import buyer_key
 from commands.model import (
     Command,
     Event,
     HoldPlaced,
     HoldRejected,
-    PlaceHold,
+    IdempotencyKeyReused,
     RejectionReason,
+    RequestHold,
 )
 from gateway.holds import hold_command_id
 from gateway.testing import harness, serve
@@ -25,7 +27,8 @@ GA_HOLD = {"buyer_id": "buyer-1", "quantity": 2}
 
 def place(command: Command) -> list[Event]:
     """A fake core that places every hold for ten minutes."""
-    assert isinstance(command, PlaceHold)
+    if not isinstance(command, RequestHold):
+        return []
     return [
         HoldPlaced(
             command_id=command.command_id,
@@ -45,7 +48,8 @@ def refuse(reason: RejectionReason) -> Any:
     """A fake core that refuses every hold for one reason."""
 
     def decide(command: Command) -> list[Event]:
-        assert isinstance(command, PlaceHold)
+        if not isinstance(command, RequestHold):
+            return []
         return [
             HoldRejected(
                 command.command_id,
@@ -86,8 +90,8 @@ async def test_hold_answers_201_with_location_when_placed() -> None:
         "expires_at": "2023-11-14T22:23:20.000Z",
     }
     [(sent_key, (command,))] = gateway.bus.sent
-    assert sent_key == "s1/a"
-    assert isinstance(command, PlaceHold) and command.command_id == hold_id
+    assert sent_key == buyer_key("s1", "buyer-1"), "the buyers' ledger decides first"
+    assert isinstance(command, RequestHold) and command.command_id == hold_id
 
 
 async def test_hold_answers_400_problem_when_idempotency_key_is_missing() -> None:
@@ -206,3 +210,29 @@ async def test_concurrent_retries_all_get_the_outcome_when_sent_together() -> No
         responses = await asyncio.wait_for(asyncio.gather(*posts), 5)
 
     assert [r.status for r in responses] == [201, 201, 201]
+
+
+async def test_hold_answers_422_when_the_ledger_says_the_key_was_reused() -> None:
+    def reused(command: Command) -> list[Event]:
+        if not isinstance(command, RequestHold):
+            return []
+        return [
+            IdempotencyKeyReused(
+                command.command_id,
+                command.issued_at_ms,
+                command.show_id,
+                command.section_id,
+                command.buyer_id,
+            )
+        ]
+
+    gateway = harness(reused)
+
+    async with serve(gateway.app) as client:
+        response = await client.post(
+            HOLD_PATH, json=GA_HOLD, headers={"Idempotency-Key": "k-elsewhere"}
+        )
+        body = orjson.loads(await response.read())
+
+    assert response.status == 422
+    assert body["type"] == "/problems/idempotency-key-reused"

@@ -12,10 +12,10 @@ from commands.model import (
     CommandRejected,
     Event,
     HoldReleased,
-    PlaceHold,
     RejectionReason,
     ReleaseHold,
     ReleaseReason,
+    RequestHold,
 )
 from gateway.inputs import buyer_command_id
 from gateway.testing import harness, serve
@@ -29,7 +29,7 @@ DEADLINE_MS = 1_800_000_000_000
 
 def core(command: Command) -> list[Event]:
     """A fake core: places holds, releases and checks out buyer-1's holds."""
-    if isinstance(command, PlaceHold):
+    if isinstance(command, RequestHold):
         return place(command)
     assert isinstance(command, ReleaseHold | Checkout)
     if command.buyer_id != "buyer-1":

@@ -37,7 +37,8 @@ def show_body(**members: Any) -> dict[str, Any]:
 
 def create(command: Command) -> list[Event]:
     """A fake core that creates every section."""
-    assert isinstance(command, CreateShow)
+    if not isinstance(command, CreateShow):
+        return []
     return [
         SectionCreated(
             command.command_id,

@@ -110,7 +110,7 @@ def test_apply_is_skipped_when_the_offset_is_not_newer() -> None:
     assert (row.held, row.log_offset) == (2, 5)
 
 
-def test_rejections_only_move_the_position_when_the_section_exists() -> None:
+def test_refusals_leave_the_row_alone_when_the_section_exists() -> None:
     fold = AvailabilityFold()
     fold.apply(created(capacity=4), 0, 1)
     fold.dirty_rows()
@@ -121,16 +121,29 @@ def test_rejections_only_move_the_position_when_the_section_exists() -> None:
 
     row = fold.row("show-1", "A")
     assert row is not None
-    assert (row.held, row.free, row.log_offset) == (0, 4, 3)
-    assert [r.key for r in fold.dirty_rows()] == [("show-1", "A")]
+    assert (row.held, row.free, row.log_offset) == (0, 4, 1)
+    assert fold.dirty_rows() == []
 
 
-def test_rejections_create_no_row_when_the_section_is_unknown() -> None:
+def test_ledger_refusal_on_another_partition_does_not_hide_later_holds() -> None:
+    fold = AvailabilityFold()
+    fold.apply(created(capacity=4), 0, 1)
+
+    # The buyers' ledger lives on partition 5, far ahead in offsets.
+    fold.apply(rejected(), 5, 900)
+    fold.apply(placed("h1", 2), 0, 2)
+
+    row = fold.row("show-1", "A")
+    assert row is not None
+    assert (row.held, row.free) == (2, 2)
+
+
+def test_refusals_create_no_row_when_the_section_is_unknown() -> None:
     fold = AvailabilityFold()
 
     applied = fold.apply(rejected("Z"), 0, 1)
 
-    assert applied
+    assert not applied
     assert fold.rows() == []
     assert fold.orphan_events == 0
 
