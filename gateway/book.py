@@ -76,6 +76,7 @@ class OutcomeBook:
         self._recent: OrderedDict[str, list[Event]] = OrderedDict()
         self._later: dict[str, list[Event]] = {}
         self._sent: OrderedDict[str, float] = OrderedDict()
+        self._claims: dict[str, str] = {}
         self._waiting: dict[str, list[tuple[asyncio.Future[list[Event]], Settled]]] = {}
 
     def expect(
@@ -121,6 +122,20 @@ class OutcomeBook:
         self._sent[command_id] = self._clock() + self._pending_seconds
         while len(self._sent) > self._capacity:
             self._sent.popitem(last=False)
+
+    def claim(self, command_id: str, request_digest: str) -> str | None:
+        """Claim a command id for one request at work; an earlier claim's digest.
+
+        ``None`` means the claim is this request's; release it when done.
+        """
+        earlier = self._claims.get(command_id)
+        if earlier is None:
+            self._claims[command_id] = request_digest
+        return earlier
+
+    def release(self, command_id: str) -> None:
+        """End the claim on a command id."""
+        self._claims.pop(command_id, None)
 
     def is_pending(self, command_id: str) -> bool:
         """Whether this instance sent the command lately and saw no event of it."""

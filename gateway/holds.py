@@ -35,6 +35,7 @@ from gateway.hold_views import (
 )
 from gateway.http import json_response, read_body
 from gateway.inputs import buyer_command_id, idempotency_key, path_ids, require_json
+from gateway.ports import OutcomeSource
 from gateway.problems import HttpProblem
 from gateway.validation import parse_hold, parse_json
 
@@ -66,19 +67,43 @@ async def place_hold(request: web.Request) -> web.Response:
         request_digest=request_digest(section_id, hold.seat_ids, hold.quantity),
     )
 
-    known = await _known_hold(request, command.command_id)
-    if known is not None:
-        if not same_hold_request(command, known):
-            raise key_reused()
-        return answer_hold(known, replayed=True)
+    # Claim the command id before any await: another request with this key while
+    # this one is at work is told so (case C2) and never sent twice.
+    outcomes = request.app[OUTCOMES]
+    refuse_if_claimed(outcomes, command.command_id, command.request_digest)
+    try:
+        return await _place(request, command)
+    finally:
+        outcomes.release(command.command_id)
 
-    # Expect before sending, so the outcome cannot arrive unseen.
+
+def refuse_if_claimed(outcomes: OutcomeSource, command_id: str, digest: str) -> None:
+    """Claim the command id, or refuse: 409 for the same request, 422 for another."""
+    earlier = outcomes.claim(command_id, digest)
+    if earlier is None:
+        return
+    if earlier != digest:
+        raise key_reused()
+    raise HttpProblem(
+        "request-in-flight",
+        "a request with this key is still being decided; retry it later",
+        headers={"Retry-After": str(PENDING_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _place(request: web.Request, command: RequestHold) -> web.Response:
+    """Answer from what is known, or send the request and wait for its answer."""
     outcomes = request.app[OUTCOMES]
     future = outcomes.expect(command.command_id, answers_hold_request)
     try:
-        if not future.done():
+        known = None if future.done() else await _read_model_hold(request, command)
+        if known is not None:
+            return _replay(command, known)
+        replayed = future.done()
+        if not replayed:
             # The buyers' ledger of the show decides first (limit, key reuse).
-            await request.app[BUS].send(buyer_key(show_id, hold.buyer_id), [command])
+            key = buyer_key(command.show_id, command.buyer_id)
+            await request.app[BUS].send(key, [command])
             outcomes.mark_sent(command.command_id)
         events = await asyncio.wait_for(future, request.app[REPLY_TIMEOUT])
     except TimeoutError:
@@ -87,7 +112,20 @@ async def place_hold(request: web.Request) -> web.Response:
         outcomes.forget(command.command_id, future)
 
     state = state_from_events(command.command_id, events)
-    if state is None or not same_hold_request(command, state):
+    if state is None:
+        raise key_reused()
+    return _replay(command, state) if replayed else _answer(command, state)
+
+
+def _replay(command: RequestHold, state: HoldState) -> web.Response:
+    """The recorded answer of a request with this key, if it is this request."""
+    if not same_hold_request(command, state):
+        raise key_reused()
+    return answer_hold(state, replayed=True)
+
+
+def _answer(command: RequestHold, state: HoldState) -> web.Response:
+    if not same_hold_request(command, state):
         raise key_reused()
     return answer_hold(state)
 
@@ -124,14 +162,12 @@ async def get_hold(request: web.Request) -> web.Response:
     return answer_hold(state_from_view(view))
 
 
-async def _known_hold(request: web.Request, hold_id: str) -> HoldState | None:
-    """The hold of this command id if this instance or the read model knows it."""
-    events = request.app[OUTCOMES].outcome(hold_id)
-    state = None if events is None else state_from_events(hold_id, events)
-    if state is not None:
-        return state
+async def _read_model_hold(
+    request: web.Request, command: RequestHold
+) -> HoldState | None:
+    """The hold of this command id if the holds read model knows it."""
     try:
-        view = await request.app[HOLDS].by_id(hold_id)
+        view = await request.app[HOLDS].by_id(command.command_id)
     except InfrastructureError:
         # Sending is still safe: the core never decides one command id twice.
         logger.debug("holds read model unavailable; sending", exc_info=True)

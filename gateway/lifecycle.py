@@ -43,7 +43,7 @@ from gateway.hold_views import (
     state_from_events,
     state_from_view,
 )
-from gateway.holds import pending_hold
+from gateway.holds import pending_hold, refuse_if_claimed
 from gateway.http import json_response, read_body
 from gateway.inputs import buyer_command_id, idempotency_key, path_ids, require_json
 from gateway.problems import HttpProblem, rejection_problem
@@ -100,7 +100,18 @@ async def _act(request: web.Request, action: Action) -> web.Response:
     require_json(request)
     buyer_id = parse_buyer(parse_json(await read_body(request, BODY_LIMIT_BYTES)))
     command_id = buyer_command_id(buyer_id, key)
+    outcomes = request.app[OUTCOMES]
+    refuse_if_claimed(outcomes, command_id, f"{action.command.__name__}:{hold_id}")
+    try:
+        return await _act_claimed(request, action, hold_id, buyer_id, command_id)
+    finally:
+        outcomes.release(command_id)
 
+
+async def _act_claimed(
+    request: web.Request, action: Action, hold_id: str, buyer_id: str, command_id: str
+) -> web.Response:
+    """The step of a claimed command id: replay a known verdict or send and wait."""
     outcomes = request.app[OUTCOMES]
     known = verdict_of(outcomes.outcome(command_id) or [], command_id)
     if known is not None or await _placed_with(request, command_id):

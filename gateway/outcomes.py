@@ -100,6 +100,14 @@ class OutcomeWaiter:
         """Note that this instance sent a command whose outcome it has not seen."""
         self.book.mark_sent(command_id)
 
+    def claim(self, command_id: str, request_digest: str) -> str | None:
+        """Claim a command id for one request at work; an earlier claim's digest."""
+        return self.book.claim(command_id, request_digest)
+
+    def release(self, command_id: str) -> None:
+        """End the claim on a command id."""
+        self.book.release(command_id)
+
     def is_pending(self, command_id: str) -> bool:
         """Whether this instance sent the command lately and awaits its outcome."""
         return self.book.is_pending(command_id)

@@ -30,6 +30,14 @@ class CommandSender(Protocol):
 class OutcomeSource(Protocol):
     """Hands out the events that commands caused, by command id."""
 
+    def claim(self, command_id: str, request_digest: str) -> str | None:
+        """Claim a command id for one request at work; an earlier claim's digest."""
+        ...
+
+    def release(self, command_id: str) -> None:
+        """End the claim on a command id."""
+        ...
+
     def expect(
         self, command_id: str, is_settled: Settled | None = None
     ) -> asyncio.Future[list[Event]]:

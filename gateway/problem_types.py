@@ -91,7 +91,12 @@ _TYPES: Final = (
         "Not enough free places",
         "Fewer places are free than the request withdraws.",
     ),
-    ProblemType("unknown-show", 409, "Unknown show", "No such show is on sale."),
+    ProblemType(
+        "request-in-flight",
+        409,
+        "Request in flight",
+        "A request with this idempotency key is still being decided; retry later.",
+    ),
     ProblemType(
         "show-exists",
         409,

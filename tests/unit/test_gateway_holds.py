@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -194,22 +193,6 @@ async def test_hold_answers_503_with_retry_after_when_the_log_is_down() -> None:
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
     assert body["type"] == "/problems/unavailable"
-
-
-async def test_concurrent_retries_all_get_the_outcome_when_sent_together() -> None:
-    seen: list[Command] = []
-
-    def place_on_third(command: Command) -> list[Event]:
-        seen.append(command)
-        return place(command) if len(seen) == 3 else []
-
-    gateway = harness(place_on_third, reply_timeout_seconds=2.0)
-
-    async with serve(gateway.app) as client:
-        posts = [client.post(HOLD_PATH, json=GA_HOLD, headers=key()) for _ in range(3)]
-        responses = await asyncio.wait_for(asyncio.gather(*posts), 5)
-
-    assert [r.status for r in responses] == [201, 201, 201]
 
 
 async def test_hold_answers_422_when_the_ledger_says_the_key_was_reused() -> None:
