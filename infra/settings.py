@@ -60,7 +60,7 @@ class Settings:
         0.1, "How often the agent commits its transaction."
     )
     agent_session_timeout_seconds: float = _setting(
-        10.0, "How long a dead worker keeps its partitions before a rebalance."
+        30.0, "How long a dead worker keeps its partitions before a rebalance."
     )
     tick_interval_seconds: float = _setting(
         1.0, "How often the agent puts a Tick on each partition it owns."

@@ -8,11 +8,12 @@ inside the partition's Kafka transaction. Undecodable records go to dead letters
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import faust
@@ -86,6 +87,7 @@ class InventoryWriter:
         self.table = table
         self.gate = CommitGate(app)
         self.inventories: dict[int, PartitionInventory] | None = None
+        self._deliveries: list[Awaitable[Any]] = []
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
         self.dead_letters_topic = dead_letters_topic(settings)
@@ -112,6 +114,10 @@ class InventoryWriter:
                 command_headers(),
             )
 
+    async def _send(self, **record: Any) -> None:
+        """Send in the partition's transaction; its delivery is awaited per batch."""
+        self._deliveries.append(await send_in_transaction(self.app, **record))
+
     def forget_state(self) -> None:
         """Reload from the table at the next batch (after a rebalance)."""
         self.inventories = None
@@ -122,11 +128,16 @@ class InventoryWriter:
         async with self.gate.lock:
             if self.inventories is None:
                 self.inventories = inventories_from_table(self.table.items())
+            self._deliveries = []
             for partition, records in _by_partition(batch).items():
                 inventory = self.inventories.setdefault(partition, PartitionInventory())
                 await self._process_partition(inventory, partition, records)
 
             await self.gate.flush_buffered_sends()
+            # A send that failed (a fenced producer after a lost partition) must
+            # stop the batch before its acks: the transaction then aborts and the
+            # records are decided again by whoever owns them now.
+            await asyncio.gather(*self._deliveries)
             for event in batch:
                 event.ack()
 
@@ -165,8 +176,7 @@ class InventoryWriter:
                     "reason": exc.reason,
                 },
             )
-            await send_in_transaction(
-                self.app,
+            await self._send(
                 source_topic=self.commands_topic,
                 partition=partition,
                 topic=self.dead_letters_topic,
@@ -187,8 +197,7 @@ class InventoryWriter:
         partitions = self.settings.command_partitions
         headers = command_headers()
         for key, command in follow_ups(events):
-            await send_in_transaction(
-                self.app,
+            await self._send(
                 source_topic=self.commands_topic,
                 partition=partition,
                 topic=self.commands_topic,
@@ -212,8 +221,7 @@ class InventoryWriter:
             by_key[event_key(event)].append(event)
         headers = event_headers()
         for key, section_events in by_key.items():
-            await send_in_transaction(
-                self.app,
+            await self._send(
                 source_topic=self.commands_topic,
                 partition=partition,
                 topic=self.events_topic,

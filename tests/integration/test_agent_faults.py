@@ -80,7 +80,7 @@ def test_log_holds_each_hold_once_when_the_worker_is_killed_mid_stream(
     try:
         _send_slowly(isolated_settings, 221, SEATS, 0.01)
         send_commands(isolated_settings, [_hold(n) for n in range(10, 20)])
-        events = read_events(isolated_settings, expected=SEATS + 1, timeout_seconds=120)
+        events = read_events(isolated_settings, expected=SEATS + 1, timeout_seconds=240)
     finally:
         for process in (agent, second):
             process.send_signal(signal.SIGTERM)
