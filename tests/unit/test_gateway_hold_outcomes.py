@@ -11,6 +11,8 @@ import pytest
 
 from commands.model import (
     CheckoutStarted,
+    Command,
+    Event,
     HoldReleased,
     RejectionReason,
     ReleaseReason,
@@ -140,10 +142,13 @@ async def test_get_hold_answers_the_refusal_when_the_read_model_has_it_rejected(
     assert body["type"] == "/problems/sold-out"
 
 
-async def test_retry_answers_the_recorded_hold_and_sends_nothing_when_projected() -> (
-    None
-):
-    gateway = harness(place)
+def ledger_decided_it_before(command: Command) -> list[Event]:
+    """The buyers' ledger gives no event for a request it already decided."""
+    return []
+
+
+async def test_retry_answers_the_recorded_hold_when_projected() -> None:
+    gateway = harness(ledger_decided_it_before)
     gateway.holds.holds[HOLD_ID] = projected()
 
     async with serve(gateway.app) as client:
@@ -153,11 +158,11 @@ async def test_retry_answers_the_recorded_hold_and_sends_nothing_when_projected(
     assert response.status == 201
     assert response.headers["Idempotent-Replayed"] == "true"
     assert (body["hold_id"], body["status"], body["quantity"]) == (HOLD_ID, "held", 2)
-    assert gateway.bus.sent == []
+    assert len(gateway.bus.sent) == 1, "sent, and the ledger ignored it"
 
 
 async def test_retry_answers_the_recorded_refusal_when_projected_as_rejected() -> None:
-    gateway = harness(place)
+    gateway = harness(ledger_decided_it_before)
     gateway.holds.holds[HOLD_ID] = projected(
         HoldStatus.REJECTED, quantity=None, reason="buyer_limit_reached"
     )
@@ -169,7 +174,7 @@ async def test_retry_answers_the_recorded_refusal_when_projected_as_rejected() -
     assert response.status == 409
     assert response.headers["Idempotent-Replayed"] == "true"
     assert body["type"] == "/problems/buyer-limit-reached"
-    assert gateway.bus.sent == []
+    assert len(gateway.bus.sent) == 1, "sent, and the ledger ignored it"
 
 
 @pytest.mark.parametrize(
@@ -180,10 +185,10 @@ async def test_retry_answers_the_recorded_refusal_when_projected_as_rejected() -
         (HOLD_PATH, {"buyer_id": "buyer-1", "seat_ids": ["A-1", "A-2"]}),
     ],
 )
-async def test_retry_answers_422_and_sends_nothing_when_the_projected_hold_differs(
+async def test_retry_answers_422_when_the_projected_hold_differs(
     path: str, hold: dict[str, object]
 ) -> None:
-    gateway = harness(place)
+    gateway = harness(ledger_decided_it_before)
     gateway.holds.holds[HOLD_ID] = projected()
 
     async with serve(gateway.app) as client:
@@ -192,7 +197,7 @@ async def test_retry_answers_422_and_sends_nothing_when_the_projected_hold_diffe
 
     assert response.status == 422
     assert body["type"] == "/problems/idempotency-key-reused"
-    assert gateway.bus.sent == []
+    assert len(gateway.bus.sent) == 1, "sent, and the ledger ignored it"
 
 
 async def test_hold_is_sent_when_the_holds_read_model_is_down() -> None:
@@ -227,7 +232,7 @@ async def test_get_hold_follows_later_events_when_this_instance_saw_them() -> No
         "2027-01-15T08:00:00.000Z",
     )
     assert (ended["status"], ended["expires_at"]) == ("released", None)
-    assert gateway.holds.calls == 1  # only the POST looked the key up
+    assert gateway.holds.calls == 0, "a first request reads no read model"
 
 
 async def test_get_hold_answers_404_when_the_id_is_not_an_id() -> None:
