@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("agent", help="run the inventory agent (Faust worker)")
     commands.add_parser("projection", help="run the projection worker")
     commands.add_parser("gateway", help="run the HTTP gateway")
-    commands.add_parser("settings", help="list every TICKETING_* setting")
+    commands.add_parser(
+        "settings", help="every TICKETING_* setting: value in effect and default"
+    )
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
     onsale.add_argument("--buyers", type=int, default=6000)
@@ -92,8 +94,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             cluster.shutdown()
         return 0
     if args.command == "settings":
-        for name, default, description in Settings.describe():
-            print(f"{name:<44} {default:<22} {description}")
+        print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
+        for name, value, default, description in settings.describe():
+            print(f"{name:<44} {value:<22} {default:<22} {description}")
         return 0
     from infra.onsale import OnsalePlan
     from infra.onsale import run as onsale_run

@@ -103,12 +103,16 @@ class Settings:
             values[key] = _parse(name, raw, type(fields[key].default))
         return cls(**values)
 
-    @classmethod
-    def describe(cls) -> list[tuple[str, str, str]]:
-        """(variable, default, description) for every setting."""
+    def describe(self) -> list[tuple[str, str, str, str]]:
+        """(variable, value in effect, default, description) for every setting."""
         return [
-            (PREFIX + f.name.upper(), str(f.default), f.metadata["description"])
-            for f in dataclasses.fields(cls)
+            (
+                PREFIX + f.name.upper(),
+                str(getattr(self, f.name)),
+                str(f.default),
+                f.metadata["description"],
+            )
+            for f in dataclasses.fields(self)
         ]
 
 

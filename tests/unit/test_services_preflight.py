@@ -82,3 +82,11 @@ def test_settings_refuse_start_when_a_variable_is_unknown_or_invalid() -> None:
         Settings.from_env({"TICKETING_KAFKA_PROT": "9092"})
     with pytest.raises(SettingsError, match="TICKETING_KAFKA_PORT='ninety'"):
         Settings.from_env({"TICKETING_KAFKA_PORT": "ninety"})
+
+
+def test_settings_listing_shows_the_value_in_effect_when_a_variable_is_set() -> None:
+    settings = Settings.from_env({"TICKETING_KAFKA_PORT": "19092"})
+
+    listed = {name: (value, default) for name, value, default, _ in settings.describe()}
+
+    assert listed["TICKETING_KAFKA_PORT"] == ("19092", "9092")
