@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from commands.model import Command, CreateShow, Event, Row, SectionCreated, SectionKind
+from commands.model import CreateShow, Row, SectionKind
 from gateway.problems import HttpProblem
 from gateway.testing import harness, serve
 from gateway.validation import parse_show
+from tests.unit.test_gateway_shows import create
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "pretix-plan-small.json"
 GUID_PATH = "seating_plan.zones[0].rows[1].seats[2].seat_guid"
@@ -33,24 +34,6 @@ def show_body(**members: Any) -> dict[str, Any]:
     }
     body.update(members)
     return body
-
-
-def create(command: Command) -> list[Event]:
-    """A fake core that creates every section."""
-    if not isinstance(command, CreateShow):
-        return []
-    return [
-        SectionCreated(
-            command.command_id,
-            command.issued_at_ms,
-            command.show_id,
-            spec.section_id,
-            spec.kind,
-            spec.place_count(),
-            command.hold_ttl_seconds,
-        )
-        for spec in command.sections
-    ]
 
 
 def field_errors(data: Any) -> dict[str, str]:
