@@ -155,13 +155,12 @@ async def get_hold(request: web.Request) -> web.Response:
     state = None if events is None else state_from_events(hold_id, events)
     if state is not None:
         return answer_hold(state)
+    view = await request.app[HOLDS].by_id(hold_id)
+    if view is not None:
+        return answer_hold(state_from_view(view))
     if outcomes.is_pending(hold_id):
         return pending_hold(hold_id)
-
-    view = await request.app[HOLDS].by_id(hold_id)
-    if view is None:
-        raise HttpProblem("hold-not-found", "no outcome is known for this hold")
-    return answer_hold(state_from_view(view))
+    raise HttpProblem("hold-not-found", "no outcome is known for this hold")
 
 
 async def _read_model_hold(

@@ -67,7 +67,7 @@ async def test_get_answers_202_pending_then_201_when_the_outcome_comes_late() ->
     assert pending_body == {"hold_id": hold_id, "status": "pending"}
     assert (before.status, before.headers["Retry-After"]) == (202, "1")
     assert before_body == {"hold_id": hold_id, "status": "pending"}
-    assert gateway.holds.calls == 1  # the POST's look-up; the poll asked no one
+    assert gateway.holds.calls == 2  # after the reply timeout, and at the poll
     assert later.status == 201
     assert (later_body["hold_id"], later_body["status"]) == (hold_id, "held")
 
