@@ -63,8 +63,8 @@ class SectionInventory(SectionState):
             return self.handle_hold(command)
         now_ms, events = self.advance_clock(command.command_id, command.issued_at_ms)
         if command.command_id in self._decided_ids:
-            # TODO(limit): a redelivered command gives no event and no answer of
-            # its own; idempotent replies come with the idempotency-key store.
+            # A redelivered command gives no event: its first events stand, and
+            # the gateway answers a retry from what it saw or from read models.
             return events
 
         decided = self._decide(command, now_ms)
@@ -78,9 +78,9 @@ class SectionInventory(SectionState):
         """Expire lapsed holds, then place or refuse the hold; fold and return."""
         now_ms, events = self.advance_clock(command.command_id, command.issued_at_ms)
         if self.is_known_hold(command.command_id):
-            # TODO(limit): a redelivered hold gives no event and no answer of its own;
-            # idempotent replies across sections and restarts come with the
-            # idempotency-key store of the core issue.
+            # A redelivered hold gives no event; retries are answered from the holds
+            # read model, and keys reused elsewhere are caught by the buyers' ledger
+            # (docs/idempotency.md).
             return events
 
         decided = self._decide_hold(command, now_ms)
