@@ -241,15 +241,6 @@ async def _create_show(base_url: str, document: dict[str, Any]) -> int:
             return response.status
 
 
-def _wait_for(what: str, check: Any, timeout_seconds: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_seconds:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} did not happen within {timeout_seconds:.0f} s")
-
-
 @dataclass
 class SaleResult:
     """Everything one on-sale produced, for the report and for tests."""
@@ -357,9 +348,10 @@ def _sale(
     print("== auditing the event log and waiting for the read model", flush=True)
     ledger = audit_show(settings, show_id)
     occupied_in_log = sum(ledger.occupied(s) for s in ledger.capacity_by_section)
-    lag_seconds = _wait_for(
+    lag_seconds = processes.wait_until(
         "read model catching up",
         lambda: _occupied_in_read_model(base_url, show_id) == occupied_in_log,
+        managed,
         120,
     )
     return SaleResult(
