@@ -31,7 +31,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TICKETING_AGENT_DATA_DIR": settings.agent_data_dir,
         "TICKETING_PROJECTION_GROUP": settings.projection_group,
         "TICKETING_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
-        "TICKETING_LOG_LEVEL": "WARNING",
+        "TICKETING_LOG_LEVEL": os.environ.get("TEST_AGENT_LOG_LEVEL", "WARNING"),
     }
 
 

@@ -128,7 +128,10 @@ def test_agent_keeps_its_inventory_when_killed_and_restarted(
         agent.wait(30)
 
     outcomes = _outcomes(events)
-    assert len(events) == 8, "no duplicates and no gaps across the restart"
+    assert len(events) == 8, (
+        "no duplicates and no gaps across the restart: "
+        f"{[(type(e).__name__, e.command_id) for e in events]}"
+    )
     assert outcomes["ga-4"] == "placed"
     assert outcomes["ga-5"] == outcomes["ga-6"] == RejectionReason.SOLD_OUT.value
 
