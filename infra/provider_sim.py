@@ -31,6 +31,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from infra.settings import Settings
 from payments.retry import RetryPolicy
 from payments.signing import SIGNATURE_HEADER, sign
 from payments.simulator import (
@@ -257,6 +258,15 @@ async def create_payment(request: web.Request) -> web.Response:
     return _json(payment.body())
 
 
+async def find_payment(request: web.Request) -> web.Response:
+    """GET /v1/payments?idempotency_key=...: the payment made under a key."""
+    sim = request.app[KEY]
+    payment_id = sim.ledger.by_key.get(request.query.get("idempotency_key", ""))
+    if payment_id is None:
+        raise UnknownPayment("no payment under this key")
+    return _json(sim.ledger.payments[payment_id].body())
+
+
 async def get_payment(request: web.Request) -> web.Response:
     """GET /v1/payments/{id}."""
     sim = request.app[KEY]
@@ -302,6 +312,7 @@ def create_sim_app(sim: Simulator) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/v1/payments", create_payment)
+    app.router.add_get("/v1/payments", find_payment)
     app.router.add_get("/v1/payments/{payment_id}", get_payment)
     app.router.add_post("/v1/payments/{payment_id}/refunds", refund_payment)
     app.router.add_get("/_sim/state", get_state)
@@ -309,7 +320,7 @@ def create_sim_app(sim: Simulator) -> web.Application:
     return app
 
 
-def run(settings: Any, behaviour: Behaviour, seed: int | None) -> None:
+def run(settings: Settings, behaviour: Behaviour, seed: int | None) -> None:
     """Serve the simulated provider on the settings' provider port until signalled."""
     from gateway.server import serve_until_signalled
 

@@ -91,6 +91,10 @@ class PaymentProvider(Protocol):
         """The payment as it stands now (reconciliation)."""
         ...
 
+    async def find_payment(self, idempotency_key: str) -> PaymentOutcome | None:
+        """The payment made under an idempotency key, if any (before a refund)."""
+        ...
+
     async def refund(self, payment_id: str, refund_key: str) -> str:
         """Refund the payment once per refund key; the refund's id."""
         ...
@@ -123,6 +127,11 @@ def outcome_event(outcome: PaymentOutcome) -> PaymentEvent | None:
 
 
 # --- the simulated provider ---------------------------------------------------------
+
+
+class ProviderNotFound(ProviderRejected):
+    """The provider has no such payment (404)."""
+
 
 RESULT_TYPES: Final = {"payment.succeeded": True, "payment.failed": False}
 
@@ -179,6 +188,16 @@ class SimulatedProvider:
         """GET /v1/payments/{id}."""
         return _outcome(await self._call("GET", f"/v1/payments/{payment_id}"))
 
+    async def find_payment(self, idempotency_key: str) -> PaymentOutcome | None:
+        """GET /v1/payments?idempotency_key=..., None when it made none."""
+        try:
+            answer = await self._call(
+                "GET", "/v1/payments", params={"idempotency_key": idempotency_key}
+            )
+        except ProviderNotFound:
+            return None
+        return _outcome(answer)
+
     async def refund(self, payment_id: str, refund_key: str) -> str:
         """POST /v1/payments/{id}/refunds with its own Idempotency-Key."""
         answer = await self._call(
@@ -195,6 +214,7 @@ class SimulatedProvider:
         path: str,
         body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """One HTTP exchange, its errors translated to the provider error tree."""
         try:
@@ -203,6 +223,7 @@ class SimulatedProvider:
                 self._base_url + path,
                 data=None if body is None else orjson.dumps(body),
                 headers={"Content-Type": "application/json", **(headers or {})},
+                params=params,
                 timeout=self._timeout,
             ) as response:
                 payload = await response.read()
@@ -211,6 +232,8 @@ class SimulatedProvider:
             raise ProviderUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
         if status >= 500 or status == 429:
             raise ProviderUnavailable(f"{method} {path}: HTTP {status}")
+        if status == 404:
+            raise ProviderNotFound(f"{method} {path}: HTTP 404")
         if status >= 400:
             raise ProviderRejected(f"{method} {path}: HTTP {status}")
         try:
