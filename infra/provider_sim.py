@@ -98,6 +98,7 @@ class Simulator:
         self.sleep = sleep
         self.webhooks_delivered = 0
         self.webhooks_given_up = 0
+        self.calls_refused = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -191,6 +192,7 @@ class Simulator:
             "webhooks_delivered": self.webhooks_delivered,
             "webhooks_given_up": self.webhooks_given_up,
             "webhooks_in_flight": len(self._tasks),
+            "calls_refused": self.calls_refused,
         }
 
 
@@ -213,6 +215,7 @@ async def misbehave(
     if behaviour.latency_seconds:
         await sim.sleep(behaviour.latency_seconds)
     if behaviour.outage:
+        sim.calls_refused += 1
         return _json({"error": "provider unavailable"}, 503)
     if sim.chance(behaviour.error_rate):
         return _json({"error": "internal error"}, 500)
