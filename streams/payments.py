@@ -112,6 +112,10 @@ class PaymentsWorker:
         self.inbox = inbox
         self.dead_letters = dead_letters
         self.currency = currency
+        # TODO(limit): kept in memory; a payment still processing when the worker
+        # restarts is only ended by its webhook. Rebuild the set from the log
+        # (CheckoutStarted without a result) once providers answer "processing"
+        # for more than a few percent of payments.
         self.processing: dict[str, float] = {}
         """Payments still processing at the provider, by id: when last looked at."""
         self._slots = asyncio.Semaphore(concurrency)
