@@ -40,7 +40,12 @@ from commands.model import CheckoutStarted, RefundRequired
 from gateway.bus import CommandBus
 from gateway.ports import CommandSender
 from infra.settings import Settings
-from infra.topics import dead_letters_topic, ensure_topics, events_topic
+from infra.topics import (
+    dead_letter_headers,
+    dead_letters_topic,
+    ensure_topics,
+    events_topic,
+)
 from payments.breaker import ProviderBreaker
 from payments.provider import (
     PaymentOutcome,
@@ -210,11 +215,9 @@ class PaymentsWorker:
             record.value,
             [
                 *record.headers,
-                ("reason", reason.encode()),
-                ("error", error.encode()),
-                ("source-topic", record.topic.encode()),
-                ("source-partition", str(record.partition).encode()),
-                ("source-offset", str(record.offset).encode()),
+                *dead_letter_headers(
+                    reason, error, record.topic, record.partition, record.offset
+                ),
             ],
         )
 

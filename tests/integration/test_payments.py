@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -38,11 +37,11 @@ from commands.model import (
 from infra.settings import Settings
 from payments.signing import SIGNATURE_HEADER, sign
 from tests.integration.support import (
-    ROOT,
     read_events,
     send_commands,
     settings_env,
     start_agent,
+    start_cli,
 )
 
 pytestmark = pytest.mark.integration
@@ -71,15 +70,8 @@ class System:
         self.gateway = f"http://127.0.0.1:{live.gateway_port}"
 
     def start(self, name: str, *args: str, **env: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as log:
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", *args],
-                cwd=ROOT,
-                env={**self.env, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        log = self.logs / f"{name}.log"
+        self.processes[name] = start_cli({**self.env, **env}, args, log)
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
