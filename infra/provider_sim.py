@@ -68,11 +68,12 @@ class Behaviour:
 
     def changed(self, raw: dict[str, Any]) -> Behaviour:
         """A copy with the fields of ``raw`` changed; unknown names raise KeyError."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
+        names = {f.name for f in dataclasses.fields(self)}
         values = {}
         for name, value in raw.items():
-            kind = type(getattr(self, fields[name].name))
-            values[name] = kind(value)
+            if name not in names:
+                raise KeyError(name)
+            values[name] = type(getattr(self, name))(value)
         return dataclasses.replace(self, **values)
 
 
