@@ -76,6 +76,10 @@ class SectionSpec:
     kind: SectionKind
     rows: tuple[Row, ...] = ()
     capacity: int = 0
+    # TODO(limit): POST /v1/shows takes no prices yet, so shows created over HTTP
+    # charge 0; add an optional price_cents per section there before a real sale.
+    price_cents: int = 0
+    """Price of one place, in minor units of the payment currency."""
 
     def seat_ids(self) -> tuple[str, ...]:
         """Seat ids of a reserved section, ``<row>-<number>``, in plan order."""
@@ -370,7 +374,11 @@ class HoldReleased:
 
 @dataclass(frozen=True, slots=True)
 class CheckoutStarted:
-    """A hold awaits payment until ``payment_deadline_ms`` (log time)."""
+    """A hold awaits payment until ``payment_deadline_ms`` (log time).
+
+    This is the payment request of the outbox: the payments worker charges
+    ``amount_cents`` (minor units) for it, with the hold id as idempotency key.
+    """
 
     command_id: str
     occurred_at_ms: int
@@ -379,6 +387,8 @@ class CheckoutStarted:
     section_id: str
     buyer_id: str
     payment_deadline_ms: int
+    quantity: int = 0
+    amount_cents: int = 0
 
 
 @dataclass(frozen=True, slots=True)

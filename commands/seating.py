@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable
 
 from commands.model import Row, SectionSpec, seat_id
@@ -71,4 +72,4 @@ def row_seat_ids(rows: Iterable[Row]) -> tuple[str, ...]:
 
 
 def _replace_rows(spec: SectionSpec, rows: tuple[Row, ...]) -> SectionSpec:
-    return SectionSpec(spec.section_id, spec.kind, rows, spec.capacity)
+    return dataclasses.replace(spec, rows=rows)

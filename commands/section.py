@@ -266,6 +266,8 @@ class SectionInventory(SectionState):
             section_id=self.spec.section_id,
             buyer_id=hold.buyer_id,
             payment_deadline_ms=now_ms + self.payment_window_seconds * 1000,
+            quantity=hold.quantity,
+            amount_cents=hold.quantity * self.spec.price_cents,
         )
 
     def _released(

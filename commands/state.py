@@ -22,6 +22,7 @@ One entry per name, JSON-ready (``drain_changes`` returns ``None`` for none here
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import heapq
 from collections.abc import Mapping
@@ -333,7 +334,7 @@ class SectionState:
 
 
 def _with_capacity(spec: SectionSpec, capacity: int) -> SectionSpec:
-    return SectionSpec(spec.section_id, spec.kind, spec.rows, capacity)
+    return dataclasses.replace(spec, capacity=capacity)
 
 
 def _meta_entry(section: SectionState) -> dict[str, Any]:
@@ -347,6 +348,7 @@ def _meta_entry(section: SectionState) -> dict[str, Any]:
             "kind": spec.kind.value,
             "capacity": spec.capacity,
             "rows": [[row.label, list(row.seat_numbers)] for row in spec.rows],
+            "price_cents": spec.price_cents,
         },
         "inventory_mode": section.inventory_mode.value,
         "payment_window_seconds": section.payment_window_seconds,
@@ -360,4 +362,5 @@ def _spec_from_entry(raw: Mapping[str, Any]) -> SectionSpec:
         kind=SectionKind(raw["kind"]),
         capacity=raw["capacity"],
         rows=tuple(Row(label, tuple(numbers)) for label, numbers in raw["rows"]),
+        price_cents=raw.get("price_cents", 0),
     )

@@ -9,6 +9,7 @@
     POST /v1/holds/{hold_id}/release                      give a hold back
     POST /v1/holds/{hold_id}/checkout                     keep a hold for payment
     GET  /problems/{slug}                                 what a problem type means
+    POST /v1/payments/webhook                             a provider's webhook
     GET  /healthz                                         liveness
 
 ``create_app`` takes its dependencies, so tests hand it fakes; ``run`` builds the
@@ -46,6 +47,7 @@ from gateway.ports import AvailabilitySource, CommandSender, HoldSource, Outcome
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
 from gateway.server import HANDLER_ARGS, serve_until_signalled
 from gateway.shows import create_show
+from gateway.webhooks import add_webhook_routes
 from infra.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ def create_app(
     app.router.add_post("/v1/holds/{hold_id}/checkout", checkout_hold)
     app.router.add_get("/problems/{slug}", describe_problem)
     app.router.add_get("/healthz", healthz)
+    add_webhook_routes(app, settings)
     return app
 
 

@@ -111,6 +111,13 @@ _TYPES: Final = (
         "Hold not found",
         "No hold has this id, or its outcome is not known anywhere yet.",
     ),
+    ProblemType(
+        "invalid-webhook",
+        400,
+        "Invalid webhook",
+        "The webhook is not signed with the provider's secret, its signed time is "
+        "outside the tolerance, or its body does not parse; nothing was applied.",
+    ),
     ProblemType("not-found", 404, "Not found", "No resource at this address."),
     ProblemType(
         "method-not-allowed",

@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("agent", help="run the inventory agent (Faust worker)")
     commands.add_parser("projection", help="run the projection worker")
     commands.add_parser("gateway", help="run the HTTP gateway")
+    commands.add_parser("payments", help="run the payments worker")
+    provider = commands.add_parser("provider", help="run the simulated provider")
+    for name in _PROVIDER_KNOBS:
+        provider.add_argument("--" + name.replace("_", "-"), type=float, default=0.0)
+    provider.add_argument("--seed", type=int, default=None)
     commands.add_parser(
         "settings", help="every TICKETING_* setting: value in effect and default"
     )
@@ -33,6 +38,19 @@ def _parser() -> argparse.ArgumentParser:
     onsale.add_argument("--seats-per-row", type=int, default=50)
     onsale.add_argument("--ga-capacity", type=int, default=2000)
     return parser
+
+
+_PROVIDER_KNOBS = (
+    "latency_seconds",
+    "decline_rate",
+    "error_rate",
+    "timeout_rate",
+    "processing_rate",
+    "drop_webhook_rate",
+    "reorder_seconds",
+    "duplicate_webhooks",
+)
+"""Behaviour of the simulated provider settable at start (``--decline-rate 0.1``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +110,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             )
         finally:
             cluster.shutdown()
+        return 0
+    if args.command == "payments":
+        from streams.payments import run as payments_run
+
+        payments_run(settings)
+        return 0
+    if args.command == "provider":
+        from infra.provider_sim import Behaviour
+        from infra.provider_sim import run as provider_run
+
+        behaviour = Behaviour().changed({k: getattr(args, k) for k in _PROVIDER_KNOBS})
+        provider_run(settings, behaviour, args.seed)
         return 0
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")

@@ -82,11 +82,65 @@ class Settings:
     projection_group: str = _setting(
         "ticketing-projection", "Consumer group of the projection worker."
     )
+    provider_host: str = _setting(
+        "127.0.0.1", "Address of the (simulated) payment provider."
+    )
+    provider_port: int = _setting(8090, "Port of the (simulated) payment provider.")
+    provider_timeout_seconds: float = _setting(
+        2.0, "How long one provider call may take before it counts as failed."
+    )
+    provider_max_attempts: int = _setting(
+        5, "Failed calls of one request before it goes to dead letters."
+    )
+    provider_backoff_base_seconds: float = _setting(
+        0.2, "Longest wait before the first retry of a provider call (jittered)."
+    )
+    provider_backoff_max_seconds: float = _setting(
+        5.0, "Longest wait before any retry of a provider call."
+    )
+    provider_breaker_failures: int = _setting(
+        5, "Failed provider calls in a row that open its circuit breaker."
+    )
+    provider_breaker_open_seconds: float = _setting(
+        5.0, "How long an open provider breaker refuses calls before a probe."
+    )
+    payment_currency: str = _setting("EUR", "Currency of every price and payment.")
+    payments_group: str = _setting(
+        "ticketing-payments", "Consumer group of the payments worker."
+    )
+    payments_concurrency: int = _setting(
+        32, "Provider calls the payments worker makes at once."
+    )
+    payment_poll_interval_seconds: float = _setting(
+        5.0, "How often the payments worker polls payments still processing."
+    )
+    webhook_secret: str = _setting(
+        "simulated-provider-secret", "Shared secret of webhook signatures (secret)."
+    )
+    webhook_tolerance_seconds: float = _setting(
+        300.0, "How far a webhook's signed time may be from now."
+    )
+    webhook_url: str = _setting(
+        "", "Where the simulated provider posts webhooks; empty: this gateway."
+    )
 
     @property
     def kafka_bootstrap(self) -> str:
         """``host:port`` of the Kafka bootstrap server."""
         return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def provider_url(self) -> str:
+        """Base URL of the (simulated) payment provider."""
+        return f"http://{self.provider_host}:{self.provider_port}"
+
+    @property
+    def webhook_target(self) -> str:
+        """Where the simulated provider posts webhooks."""
+        return (
+            self.webhook_url
+            or f"http://{self.gateway_host}:{self.gateway_port}/v1/payments/webhook"
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -108,12 +162,17 @@ class Settings:
         return [
             (
                 PREFIX + f.name.upper(),
-                str(getattr(self, f.name)),
-                str(f.default),
+                _shown(f.name, getattr(self, f.name)),
+                _shown(f.name, f.default),
                 f.metadata["description"],
             )
             for f in dataclasses.fields(self)
         ]
+
+
+def _shown(name: str, value: Any) -> str:
+    """A setting's value as printed: secrets never are."""
+    return "(hidden)" if name.endswith("_secret") else str(value)
 
 
 def _parse(name: str, raw: str, kind: type) -> Any:

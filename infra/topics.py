@@ -46,6 +46,19 @@ def dead_letters_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}.dead-letters"
 
 
+def dead_letter_headers(
+    reason: str, error: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """Headers of a dead letter: why, and where its original record was."""
+    return [
+        ("reason", reason.encode()),
+        ("error", error.encode()),
+        ("source-topic", topic.encode()),
+        ("source-partition", str(partition).encode()),
+        ("source-offset", str(offset).encode()),
+    ]
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic the system needs, with explicit partitions and configs."""
     partitions = settings.command_partitions

@@ -67,8 +67,16 @@ _EVENT_FP_BYTES: Final = EVENT_SCHEMA_FP.encode("ascii")
 
 # Older batch schemas, frozen self-contained as ``<name>.<fingerprint>.avsc``: records
 # they wrote stay readable, resolved to the current schema (new fields get defaults).
-_LEGACY_COMMAND_FPS: Final = ("1088b0f7fbc60094", "8e92e166242f496e")
-_LEGACY_EVENT_FPS: Final = ("5142d740f204634a", "f9d63c51d961bb69")
+_LEGACY_COMMAND_FPS: Final = (
+    "1088b0f7fbc60094",
+    "8e92e166242f496e",
+    "25216ba694e0b295",
+)
+_LEGACY_EVENT_FPS: Final = (
+    "5142d740f204634a",
+    "f9d63c51d961bb69",
+    "1479ae6608e81a76",
+)
 
 
 def _writer_schemas(full_name: str, current: Any, legacy: tuple[str, ...]) -> Any:

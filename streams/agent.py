@@ -27,6 +27,7 @@ from commands.policy import event_key, follow_ups
 from infra.settings import Settings
 from infra.topics import (
     commands_topic,
+    dead_letter_headers,
     dead_letters_topic,
     events_topic,
     partition_for,
@@ -229,13 +230,9 @@ class InventoryWriter:
                 topic=self.dead_letters_topic,
                 key=message.key or b"",
                 value=message.value or b"",
-                headers=[
-                    ("reason", exc.reason.encode()),
-                    ("error", str(exc).encode()),
-                    ("source-topic", message.topic.encode()),
-                    ("source-partition", str(partition).encode()),
-                    ("source-offset", str(message.offset).encode()),
-                ],
+                headers=dead_letter_headers(
+                    exc.reason, str(exc), message.topic, partition, message.offset
+                ),
             )
             return []
 

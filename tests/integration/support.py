@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -37,11 +37,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def start_agent(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``ticketing agent`` as its own process, as production runs it."""
+    return start_cli(settings_env(settings), ["agent"], log_path)
+
+
+def start_cli(
+    env: Mapping[str, str], args: Sequence[str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``ticketing <args>`` with ``env`` in a session of its own."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "agent"],
+            [sys.executable, "-m", "infra.cli", *args],
             cwd=ROOT,
-            env=settings_env(settings),
+            env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

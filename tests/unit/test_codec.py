@@ -21,6 +21,7 @@ from commands.errors import (
     UnknownSchemaError,
 )
 from commands.model import (
+    CheckoutStarted,
     CreateShow,
     HoldRejected,
     InventoryMode,
@@ -114,8 +115,8 @@ def test_headers_carry_hex_fingerprints_when_built() -> None:
 def test_fingerprints_are_pinned_when_schemas_are_unchanged() -> None:
     # A change here means the wire schema changed: evolve it compatibly (new fields
     # with defaults, order kept), and keep readers for the old fingerprint.
-    assert COMMAND_SCHEMA_FP == "25216ba694e0b295"
-    assert EVENT_SCHEMA_FP == "1479ae6608e81a76"
+    assert COMMAND_SCHEMA_FP == "a7aa44fda481086f"
+    assert EVENT_SCHEMA_FP == "540d7d8092df3760"
 
 
 def _legacy_value(name: str, fp: str, record: dict[str, object]) -> bytes:
@@ -170,6 +171,58 @@ def test_decode_fills_defaults_when_event_was_written_by_the_first_schema() -> N
     decoded = decode_events(value, [(SCHEMA_HEADER, b"5142d740f204634a")])
 
     assert decoded == [CREATED]
+
+
+def test_decode_fills_payment_defaults_when_written_before_payments() -> None:
+    started = {
+        "command_id": "cmd-3",
+        "occurred_at_ms": 3,
+        "hold_id": "hold-1",
+        "show_id": "show-1",
+        "section_id": "GA",
+        "buyer_id": "buyer-1",
+        "payment_deadline_ms": 900_003,
+    }
+    value = _legacy_value(
+        "EventBatch",
+        "1479ae6608e81a76",
+        {"events": [("ticketing.CheckoutStarted", started)]},
+    )
+
+    (decoded,) = decode_events(value, [(SCHEMA_HEADER, b"1479ae6608e81a76")])
+
+    assert isinstance(decoded, CheckoutStarted)
+    assert (decoded.hold_id, decoded.quantity, decoded.amount_cents) == (
+        "hold-1",
+        0,
+        0,
+    )
+
+
+def test_decode_fills_price_default_when_show_was_written_before_payments() -> None:
+    show = {
+        "command_id": "cmd-0",
+        "issued_at_ms": 5,
+        "show_id": "show-1",
+        "hold_ttl_seconds": 600,
+        "max_tickets_per_buyer": 4,
+        "sections": [
+            {"section_id": "GA", "kind": "general_admission", "rows": [], "capacity": 9}
+        ],
+        "inventory_mode": "holds",
+        "payment_window_seconds": 900,
+        "sale_open": True,
+    }
+    value = _legacy_value(
+        "CommandBatch",
+        "25216ba694e0b295",
+        {"commands": [{"body": ("ticketing.CreateShow", show)}]},
+    )
+
+    (decoded,) = decode_commands(value, [(SCHEMA_HEADER, b"25216ba694e0b295")])
+
+    assert isinstance(decoded, CreateShow)
+    assert decoded.sections[0].price_cents == 0
 
 
 # --- encoding refusals (programming errors, not codec errors) ----------------------

@@ -179,7 +179,9 @@ def test_checkout_moves_expiry_to_payment_deadline_when_hold_is_open() -> None:
     kept = partition.decide(hold_places("h2", T0 + TTL_MS + 1, "bob", 1))
 
     assert events == [
-        CheckoutStarted("k1", T0 + 5, "h1", SHOW, GA, "alice", T0 + 5 + WINDOW_MS)
+        CheckoutStarted(
+            "k1", T0 + 5, "h1", SHOW, GA, "alice", T0 + 5 + WINDOW_MS, quantity=2
+        )
     ]
     assert [type(e) for e in kept] == [HoldPlaced]
     assert section(partition, GA).holds["h1"].expires_at_ms == T0 + 5 + WINDOW_MS
@@ -399,7 +401,9 @@ def test_hold_goes_straight_to_payment_when_mode_is_immediate() -> None:
 
     placed, started = events
     assert only_placement([placed]).quantity == 2
-    assert started == CheckoutStarted("h1", T0, "h1", SHOW, GA, "alice", T0 + WINDOW_MS)
+    assert started == CheckoutStarted(
+        "h1", T0, "h1", SHOW, GA, "alice", T0 + WINDOW_MS, quantity=2
+    )
     assert section(partition, GA).free_count == 3
 
 
