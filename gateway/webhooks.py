@@ -32,9 +32,9 @@ from gateway.deps import BUS
 from gateway.http import json_response, read_body
 from gateway.problems import HttpProblem
 from infra.settings import Settings
-from payments.dedup import DedupWindow
-from payments.provider import parse_simulated_event, payment_result
-from payments.signing import SIGNATURE_HEADER, verify
+from streams.payments.dedup import DedupWindow
+from streams.payments.provider import parse_simulated_event, payment_result
+from streams.payments.signing import SIGNATURE_HEADER, verify
 
 logger = logging.getLogger(__name__)
 

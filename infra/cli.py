@@ -112,7 +112,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             cluster.shutdown()
         return 0
     if args.command == "payments":
-        from streams.payments import run as payments_run
+        from streams.payments.worker import run as payments_run
 
         payments_run(settings)
         return 0

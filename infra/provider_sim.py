@@ -32,9 +32,9 @@ import orjson
 from aiohttp import web
 
 from infra.settings import Settings
-from payments.retry import RetryPolicy
-from payments.signing import SIGNATURE_HEADER, sign
-from payments.simulator import (
+from streams.payments.retry import RetryPolicy
+from streams.payments.signing import SIGNATURE_HEADER, sign
+from streams.payments.simulator import (
     IdempotencyConflict,
     PaymentStatus,
     SimEvent,

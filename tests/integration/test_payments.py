@@ -35,7 +35,7 @@ from commands.model import (
     TicketsSold,
 )
 from infra.settings import Settings
-from payments.signing import SIGNATURE_HEADER, sign
+from streams.payments.signing import SIGNATURE_HEADER, sign
 from tests.integration.support import (
     read_events,
     send_commands,

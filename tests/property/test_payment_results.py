@@ -26,7 +26,7 @@ from commands.model import (
     Tick,
     TicketsSold,
 )
-from payments.provider import PaymentEvent, payment_result
+from streams.payments.provider import PaymentEvent, payment_result
 
 SHOW, GA, T0 = "show-1", "floor", 1_000_000
 HOLDS = ("h1", "h2", "h3")

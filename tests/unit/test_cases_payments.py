@@ -24,7 +24,7 @@ from commands.model import (
     Tick,
     TicketsSold,
 )
-from payments.provider import PaymentEvent, payment_result
+from streams.payments.provider import PaymentEvent, payment_result
 
 SHOW = "show-1"
 GA = "floor"

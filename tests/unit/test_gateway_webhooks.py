@@ -12,7 +12,7 @@ from commands.model import RecordPaymentResult
 from gateway.testing import Harness, harness, serve
 from gateway.webhooks import CLOCK, SEEN, WEBHOOK_PATH
 from infra.settings import Settings
-from payments.signing import SIGNATURE_HEADER, sign
+from streams.payments.signing import SIGNATURE_HEADER, sign
 
 SECRET = Settings().webhook_secret.encode()
 NOW = 1_800_000_000.0

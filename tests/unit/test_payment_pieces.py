@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.errors import ProviderCircuitOpen, WebhookRefused
-from payments.breaker import BreakerState, ProviderBreaker
-from payments.dedup import DedupWindow
-from payments.retry import RetryPolicy
-from payments.signing import sign, signature, verify
+from streams.payments.breaker import BreakerState, ProviderBreaker
+from streams.payments.dedup import DedupWindow
+from streams.payments.retry import RetryPolicy
+from streams.payments.signing import sign, signature, verify
 
 SECRET = b"whsec-test"
 NOW = 1_800_000_000

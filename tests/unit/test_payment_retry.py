@@ -8,8 +8,13 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from commands.errors import ProviderRejected, ProviderUnavailable
-from payments.breaker import BreakerState, ProviderBreaker
-from payments.retry import AttemptsExhausted, DeadlinePassed, Retrier, RetryPolicy
+from streams.payments.breaker import BreakerState, ProviderBreaker
+from streams.payments.retry import (
+    AttemptsExhausted,
+    DeadlinePassed,
+    Retrier,
+    RetryPolicy,
+)
 
 
 class FakeTime:

@@ -24,12 +24,12 @@ from commands.model import (
     RefundRequired,
 )
 from infra.provider_sim import Behaviour, Simulator, create_sim_app
-from payments.breaker import ProviderBreaker
-from payments.provider import SimulatedProvider
-from payments.retry import Retrier, RetryPolicy
-from payments.simulator import PaymentStatus
 from schemas.codec import encode_events, event_headers
-from streams.payments import PaymentsWorker, SourceRecord
+from streams.payments.breaker import ProviderBreaker
+from streams.payments.provider import SimulatedProvider
+from streams.payments.retry import Retrier, RetryPolicy
+from streams.payments.simulator import PaymentStatus
+from streams.payments.worker import PaymentsWorker, SourceRecord
 
 FAR_DEADLINE_MS = 4_000_000_000_000
 

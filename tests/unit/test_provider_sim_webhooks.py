@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from infra.provider_sim import Behaviour, Simulator
-from payments.signing import SIGNATURE_HEADER, verify
-from payments.simulator import PaymentStatus
+from streams.payments.signing import SIGNATURE_HEADER, verify
+from streams.payments.simulator import PaymentStatus
 
 SECRET = b"sim-secret"
 

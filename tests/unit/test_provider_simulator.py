@@ -6,7 +6,7 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from payments.simulator import (
+from streams.payments.simulator import (
     IdempotencyConflict,
     PaymentStatus,
     RefundNotAllowed,

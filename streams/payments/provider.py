@@ -22,7 +22,7 @@ import orjson
 
 from commands.errors import ProviderRejected, ProviderUnavailable, WebhookRefused
 from commands.model import RecordPaymentResult
-from payments.simulator import PaymentStatus
+from streams.payments.simulator import PaymentStatus
 
 PAYMENT_RESULT_PREFIX: Final = "payment-event:"
 

@@ -21,7 +21,7 @@ from commands.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from payments.breaker import ProviderBreaker
+from streams.payments.breaker import ProviderBreaker
 
 T = TypeVar("T")
 

@@ -46,8 +46,9 @@ from infra.topics import (
     ensure_topics,
     events_topic,
 )
-from payments.breaker import ProviderBreaker
-from payments.provider import (
+from schemas.codec import decode_events
+from streams.payments.breaker import ProviderBreaker
+from streams.payments.provider import (
     PaymentOutcome,
     PaymentProvider,
     PaymentRequest,
@@ -55,8 +56,12 @@ from payments.provider import (
     outcome_event,
     payment_result,
 )
-from payments.retry import AttemptsExhausted, DeadlinePassed, Retrier, RetryPolicy
-from schemas.codec import decode_events
+from streams.payments.retry import (
+    AttemptsExhausted,
+    DeadlinePassed,
+    Retrier,
+    RetryPolicy,
+)
 
 logger = logging.getLogger(__name__)
 
