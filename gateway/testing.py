@@ -122,7 +122,7 @@ class Harness:
     settings: Settings
 
 
-GENEROUS_LIMITS: Final = {
+GENEROUS_LIMITS: Final[dict[str, Any]] = {
     "gateway_ip_burst": 1_000_000,
     "gateway_device_burst": 1_000_000,
     "gateway_buyer_burst": 1_000_000,
