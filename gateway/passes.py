@@ -10,6 +10,7 @@ quota): opening sessions gains a visitor nothing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ from gateway.signing import InvalidPass, Keyring, keyed_digest
 TICKET_KIND: Final = "q"
 TOKEN_KIND: Final = "a"
 ID_HEX_CHARS: Final = 32
+VERIFIED_TICKETS: Final = 200_000
 
 
 class ExpiredPass(InvalidPass):
@@ -74,12 +76,49 @@ def sign_token(keyring: Keyring, token: AdmissionToken) -> str:
 
 
 def read_ticket(
-    keyring: Keyring, text: str, show_id: str, now_ms: int, leeway_ms: int
+    keyring: Keyring,
+    text: str,
+    show_id: str,
+    now_ms: int,
+    leeway_ms: int,
+    verified: VerifiedTickets | None = None,
 ) -> QueueTicket:
-    """A genuine, unexpired queue ticket of this show; ``InvalidPass`` otherwise."""
-    ticket = QueueTicket(**pass_fields(keyring.verify(text), TICKET_KIND, QueueTicket))
+    """A genuine, unexpired queue ticket of this show; ``InvalidPass`` otherwise.
+
+    ``verified`` remembers tickets whose signature checked out, so a ticket
+    polled again skips the HMAC and the decoding (show and expiry are checked
+    every time).
+    """
+    ticket = verified.get(text) if verified is not None else None
+    if ticket is None:
+        payload = keyring.verify(text)
+        ticket = QueueTicket(**pass_fields(payload, TICKET_KIND, QueueTicket))
+        if verified is not None:
+            verified.put(text, ticket)
     check_pass(ticket.show_id, show_id, ticket.expires_at_ms, now_ms, leeway_ms)
     return ticket
+
+
+class VerifiedTickets:
+    """Queue tickets whose signature this process checked, least recent evicted.
+
+    A pure memo: the signature of a text never changes its verdict under one
+    keyring, so a hit is as good as verifying again.
+    """
+
+    def __init__(self, capacity: int = VERIFIED_TICKETS) -> None:
+        self._capacity = capacity
+        self._tickets: OrderedDict[str, QueueTicket] = OrderedDict()
+
+    def get(self, text: str) -> QueueTicket | None:
+        """The ticket of a text verified before, if still remembered."""
+        return self._tickets.get(text)
+
+    def put(self, text: str, ticket: QueueTicket) -> None:
+        """Remember a verified ticket."""
+        self._tickets[text] = ticket
+        if len(self._tickets) > self._capacity:
+            self._tickets.popitem(last=False)
 
 
 def read_token(

@@ -228,7 +228,12 @@ def _ticket(request: web.Request, rooms: Rooms, show_id: str) -> QueueTicket:
     config = rooms.config
     try:
         return read_ticket(
-            config.keyring, text, show_id, rooms.now_ms(), config.leeway_ms
+            config.keyring,
+            text,
+            show_id,
+            rooms.now_ms(),
+            config.leeway_ms,
+            rooms.verified_tickets,
         )
     except InvalidPass as exc:
         raise HttpProblem("invalid-queue-ticket", str(exc)) from exc
@@ -270,9 +275,10 @@ async def queue_status(request: web.Request) -> web.StreamResponse:
     ticket = _ticket(request, rooms, show_id)
     room = await _room(request, show_id)
 
-    body = orjson.dumps(_status(rooms, room, ticket))
+    status = _status(rooms, room, ticket)
+    body = orjson.dumps(status)
     etag = f'W/"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
-    poll = orjson.loads(body)["poll_after_seconds"]
+    poll = status["poll_after_seconds"]
     headers = {
         "ETag": etag,
         "Cache-Control": "private, no-cache",

@@ -20,6 +20,7 @@ from typing import Final
 
 from commands.errors import InfrastructureError
 from gateway.load import LagMeter
+from gateway.passes import VerifiedTickets
 from gateway.rate_limits import Limit, LocalBuckets
 from gateway.room_store import RoomStore
 from gateway.signing import Keyring
@@ -107,6 +108,7 @@ class Rooms:
         self.device_buckets = LocalBuckets(config.device)
         self.global_bucket = LocalBuckets(config.global_commands)
         self.joins = JoinRate(clock)
+        self.verified_tickets = VerifiedTickets()
         self.accounts_by_device: dict[str, set[str]] = {}
         self._rooms: dict[str, RoomState] = {}
         self._touched: dict[str, float] = {}
