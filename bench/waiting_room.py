@@ -14,8 +14,8 @@ connections:
   turn), a fresh Idempotency-Key each time.
 - ``healthz``: GET /healthz, the floor aiohttp itself sets on this machine.
 
-``BENCH_LOOP=uvloop`` serves on uvloop (``pip install uvloop``) instead of the
-asyncio loop.
+The gateway serves on uvloop, as ``ticketing gateway`` does; ``BENCH_LOOP=asyncio``
+serves on the standard asyncio loop for comparison.
 
 The gateway's CPU seconds during each run (from /proc) give requests per
 CPU-second, the per-core figure. Not a test: ``python -m bench.waiting_room``.
@@ -99,12 +99,12 @@ def serve(port: int) -> None:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await asyncio.Event().wait()
 
-    if os.environ.get("BENCH_LOOP") == "uvloop":
+    if os.environ.get("BENCH_LOOP") == "asyncio":
+        asyncio.run(main())
+    else:
         import uvloop
 
         uvloop.run(main())
-    else:
-        asyncio.run(main())
 
 
 async def prepare(base: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -260,7 +260,7 @@ def main() -> int:
             "healthz": 'request = function() return wrk.format("GET", "/healthz") end',
         }
         print(
-            f"gateway pid {server.pid} ({os.environ.get('BENCH_LOOP', 'asyncio')} "
+            f"gateway pid {server.pid} ({os.environ.get('BENCH_LOOP', 'uvloop')} "
             f"loop), {CONNECTIONS} connections, {DURATION_SECONDS} s each, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
         )
