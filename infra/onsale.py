@@ -532,5 +532,5 @@ def print_report(plan: OnsalePlan, sale: SaleResult) -> None:
         f"{sum(r.status_polls for r in results)} status polls"
     )
     throughput = len(results) / sale.elapsed_seconds
-    print(f"throughput             {throughput:.0f} hold requests/s")
+    print(f"throughput             {throughput:.0f} buyers/s (queue wait included)")
     print(f"read model caught up   {sale.read_model_lag_seconds:.1f} s after the audit")
