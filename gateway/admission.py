@@ -23,7 +23,7 @@ from aiohttp import web
 from gateway.deps import ROOMS
 from gateway.passes import AdmissionToken, ExpiredPass, WrongPass, read_token
 from gateway.problems import Handler, HttpProblem
-from gateway.queue import device_id
+from gateway.queue import device_id, limit_device
 from gateway.rate_limits import Verdict
 from gateway.signing import InvalidPass
 
@@ -63,7 +63,7 @@ async def admit_command(
 
     token = _token(request, show_id, buyer_id)
     now_us = rooms.now_us()
-    _limited(rooms.device_buckets.take(token.device_id, now_us), "from this device")
+    limit_device(rooms, token.device_id)
     bucket = f"buyer:{show_id}:{buyer_id}"
     _limited(await rooms.store.take_shared(bucket, config.buyer, now_us), "by buyer")
     _limited(rooms.global_bucket.take("commands", now_us), "for this sale")

@@ -72,6 +72,16 @@ def device_id(request: web.Request) -> str:
     return found
 
 
+def limit_device(rooms: Rooms, device: str) -> None:
+    """A token from the device's bucket, or 429 with Retry-After."""
+    verdict = rooms.device_buckets.take(device, rooms.now_us())
+    if not verdict.allowed:
+        retry = {"Retry-After": str(verdict.retry_after_seconds)}
+        raise HttpProblem(
+            "rate-limited", "too many requests from this device", headers=retry
+        )
+
+
 async def _body(request: web.Request) -> Any:
     require_json(request)
     return parse_json(await read_body(request, BODY_LIMIT_BYTES))
@@ -130,6 +140,7 @@ async def issue_challenge(request: web.Request) -> web.Response:
     device = device_id(request)
     buyer_id = parse_buyer(await _body(request))
     rooms = request.app[ROOMS]
+    limit_device(rooms, device)
     await _room(request, show_id)
     config = rooms.config
 
@@ -159,6 +170,7 @@ async def join(request: web.Request) -> web.Response:
     device = device_id(request)
     buyer_id, challenge_text, solution = _parse_join(await _body(request))
     rooms = request.app[ROOMS]
+    limit_device(rooms, device)
     room = await _room(request, show_id)
     now_ms = rooms.now_ms()
     _check_work(rooms, challenge_text, solution, show_id, buyer_id, device, now_ms)

@@ -250,3 +250,22 @@ async def test_a_show_without_a_room_answers_404_problem() -> None:
 
     assert response.status == 404
     assert problem["type"] == "/problems/waiting-room-not-found"
+
+
+async def test_a_device_asking_for_challenges_too_fast_gets_429() -> None:
+    clock = Clock(OPENS_S - 60)
+    gateway = gateway_at(
+        clock, gateway_device_burst=2, gateway_device_requests_per_second=0.5
+    )
+    headers = {"Device-Id": "farm", "User-Agent": "x"}
+
+    async with serve(gateway.app) as client:
+        await open_room(client)
+        statuses = []
+        for n in range(3):
+            asked = await client.post(
+                f"{ROOM}/challenge", json={"buyer_id": f"b{n}"}, headers=headers
+            )
+            statuses.append((asked.status, asked.headers.get("Retry-After")))
+
+    assert statuses == [(201, None), (201, None), (429, "2")]
