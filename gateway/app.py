@@ -8,6 +8,11 @@
     GET  /v1/holds/{hold_id}                              what became of a hold
     POST /v1/holds/{hold_id}/release                      give a hold back
     POST /v1/holds/{hold_id}/checkout                     keep a hold for payment
+    PUT  /v1/shows/{show_id}/waiting-room                 open a waiting room (admin)
+    POST /v1/shows/{show_id}/waiting-room/challenge       proof-of-work puzzle
+    POST /v1/shows/{show_id}/waiting-room/join            a queue ticket
+    GET  /v1/shows/{show_id}/waiting-room/status          position, ETA, 304
+    POST /v1/shows/{show_id}/waiting-room/admission       an admission token
     GET  /problems/{slug}                                 what a problem type means
     POST /v1/payments/webhook                             a provider's webhook
     GET  /healthz                                         liveness
@@ -15,17 +20,23 @@
 ``create_app`` takes its dependencies, so tests hand it fakes; ``run`` builds the
 Kafka adapters and serves until SIGINT or SIGTERM. Commands go through a circuit
 breaker (``gateway.breaker``), so a command log that is down answers 503 at once.
+Holds and checkouts need an admission token from the waiting room
+(``gateway.queue``, ``gateway.admission``); every ``/v1/`` request takes a token
+from its address's bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
+import uvloop
 from aiohttp import web
 
+from gateway.admission import limit_middleware
 from gateway.availability import AvailabilityCache, etag_matches
 from gateway.breaker import CircuitBreaker, GuardedSender
 from gateway.bus import CommandBus
@@ -36,15 +47,20 @@ from gateway.deps import (
     OUTCOMES,
     PARTITIONS,
     REPLY_TIMEOUT,
+    ROOMS,
     SHOW_SOURCE,
 )
 from gateway.fields import valid_id
 from gateway.holds import get_hold, place_hold
 from gateway.http import body_response, json_response
 from gateway.lifecycle import checkout_hold, release_hold
+from gateway.load import LagMeter
 from gateway.outcomes import OutcomeWaiter
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
+from gateway.queue import admit, issue_challenge, join, open_room, queue_status
+from gateway.room import RoomConfig, Rooms, pumping
+from gateway.room_store import MemoryRoomStore, RoomStore
 from gateway.server import HANDLER_ARGS, serve_until_signalled
 from gateway.shows import create_show
 from gateway.webhooks import add_webhook_routes
@@ -63,10 +79,16 @@ def create_app(
     availability: AvailabilitySource,
     holds: HoldSource,
     breaker: CircuitBreaker | None = None,
+    room_store: RoomStore | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """The gateway app around the given command sender, outcomes and read side."""
+    """The gateway app around the given command sender, outcomes and read side.
+
+    ``room_store`` is shared by every instance (a fresh in-memory one if None);
+    ``clock`` is the wall clock of the waiting room and the buckets (seconds).
+    """
     app = web.Application(
-        middlewares=[problem_middleware],
+        middlewares=[problem_middleware, limit_middleware],
         client_max_size=CLIENT_MAX_SIZE_BYTES,
         handler_args=HANDLER_ARGS,
     )
@@ -79,12 +101,27 @@ def create_app(
     app[HOLDS] = holds
     app[REPLY_TIMEOUT] = settings.gateway_reply_timeout_seconds
     app[PARTITIONS] = settings.command_partitions
+    rooms = Rooms(
+        room_store or MemoryRoomStore(),
+        RoomConfig.from_settings(settings),
+        LagMeter(),
+        clock,
+    )
+    app[ROOMS] = rooms
+    app.cleanup_ctx.append(lambda _: pumping(rooms))
+    # The status poll is the hottest route: first in the router's linear match.
+    room = "/v1/shows/{show_id}/waiting-room"
+    app.router.add_get(f"{room}/status", queue_status)
     app.router.add_post("/v1/shows", create_show)
     app.router.add_get("/v1/shows/{show_id}/availability", get_availability)
     app.router.add_post("/v1/shows/{show_id}/sections/{section_id}/holds", place_hold)
     app.router.add_get("/v1/holds/{hold_id}", get_hold)
     app.router.add_post("/v1/holds/{hold_id}/release", release_hold)
     app.router.add_post("/v1/holds/{hold_id}/checkout", checkout_hold)
+    app.router.add_put(room, open_room)
+    app.router.add_post(f"{room}/challenge", issue_challenge)
+    app.router.add_post(f"{room}/join", join)
+    app.router.add_post(f"{room}/admission", admit)
     app.router.add_get("/problems/{slug}", describe_problem)
     app.router.add_get("/healthz", healthz)
     add_webhook_routes(app, settings)
@@ -121,15 +158,19 @@ async def get_availability(request: web.Request) -> web.StreamResponse:
 
 
 def run(
-    settings: Settings, availability: AvailabilitySource, holds: HoldSource
+    settings: Settings,
+    availability: AvailabilitySource,
+    holds: HoldSource,
+    room_store: RoomStore,
 ) -> None:
     """Serve the gateway with the real Kafka adapters until SIGINT or SIGTERM.
 
-    The read sides (the projection readers) are built by the caller.
+    The read sides (the projection readers) and the room store are built by the
+    caller.
     """
     bus = CommandBus(settings)
     waiter = OutcomeWaiter(settings)
-    app = create_app(settings, bus, waiter, availability, holds)
+    app = create_app(settings, bus, waiter, availability, holds, room_store=room_store)
 
     async def kafka_adapters(app: web.Application) -> AsyncIterator[None]:
         waiter.start(asyncio.get_running_loop())
@@ -139,6 +180,7 @@ def run(
         waiter.stop()
 
     app.cleanup_ctx.append(kafka_adapters)
-    asyncio.run(
-        serve_until_signalled(app, settings.gateway_host, settings.gateway_port)
-    )
+    # uvloop: about 1.5x the status polls per core of the asyncio loop here
+    # (bench/waiting_room.py); the Kafka and Cassandra threads hand results over
+    # with call_soon_threadsafe, which it supports.
+    uvloop.run(serve_until_signalled(app, settings.gateway_host, settings.gateway_port))

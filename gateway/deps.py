@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.availability import AvailabilityCache
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
+from gateway.room import Rooms
 
 BUS: Final = web.AppKey("bus", CommandSender)
 OUTCOMES: Final = web.AppKey("outcomes", OutcomeSource)
@@ -17,3 +18,5 @@ SHOW_SOURCE: Final = web.AppKey("show_source", AvailabilitySource)
 HOLDS: Final = web.AppKey("holds", HoldSource)
 REPLY_TIMEOUT: Final = web.AppKey("reply_timeout_seconds", float)
 PARTITIONS: Final = web.AppKey("command_partitions", int)
+ROOMS: Final = web.AppKey("rooms", Rooms)
+"""The waiting rooms, buckets and passes of this instance."""

@@ -21,8 +21,9 @@ from aiohttp import web
 from commands.buyers import buyer_key
 from commands.errors import InfrastructureError
 from commands.model import Event, IdempotencyKeyReused, RequestHold
+from gateway.admission import admit_command
 from gateway.book import has_hold_verdict
-from gateway.deps import BUS, HOLDS, OUTCOMES, REPLY_TIMEOUT
+from gateway.deps import BUS, HOLDS, OUTCOMES, REPLY_TIMEOUT, ROOMS
 from gateway.fields import valid_id
 from gateway.hold_views import (
     HoldState,
@@ -66,6 +67,7 @@ async def place_hold(request: web.Request) -> web.Response:
         quantity=hold.quantity,
         request_digest=request_digest(section_id, hold.seat_ids, hold.quantity),
     )
+    await admit_command(request, show_id, hold.buyer_id, command.command_id)
 
     # Claim the command id before any await: another request with this key while
     # this one is at work is told so (case C2) and never sent twice.
@@ -95,6 +97,8 @@ async def _place(request: web.Request, command: RequestHold) -> web.Response:
     """Answer from what is known, or send the request and wait for its answer."""
     outcomes = request.app[OUTCOMES]
     future = outcomes.expect(command.command_id, answers_hold_request)
+    lag = request.app[ROOMS].lag
+    sent_at = time.monotonic()
     try:
         replayed = future.done()
         if not replayed:
@@ -105,7 +109,10 @@ async def _place(request: web.Request, command: RequestHold) -> web.Response:
             await request.app[BUS].send(key, [command])
             outcomes.mark_sent(command.command_id)
         events = await asyncio.wait_for(future, request.app[REPLY_TIMEOUT])
+        if not replayed:
+            lag.observe(time.monotonic() - sent_at)
     except TimeoutError:
+        lag.observe(time.monotonic() - sent_at)
         known = await _read_model_hold(request, command)
         if known is not None:
             return _replay(command, known)

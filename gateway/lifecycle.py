@@ -32,6 +32,7 @@ from commands.model import (
     SectionCreated,
     SectionRejected,
 )
+from gateway.admission import admit_command
 from gateway.deps import BUS, HOLDS, OUTCOMES, REPLY_TIMEOUT
 from gateway.hold_views import (
     REPLAYED,
@@ -117,6 +118,8 @@ async def _act_claimed(
     if known is not None or await _placed_with(request, command_id):
         _refuse_if_reused(action, hold_id, known)
     hold = await _find_hold(request, hold_id)
+    if action is CHECKOUT:
+        await admit_command(request, hold.show_id, buyer_id, None)
     if known is not None:
         return _answer(hold, known, replayed=True)
 

@@ -147,6 +147,86 @@ _TYPES: Final = (
         "The command log or a read model is unavailable; retry after Retry-After.",
     ),
     ProblemType(
+        "missing-device-id",
+        400,
+        "Missing device id",
+        "Send a Device-Id header: 1 to 64 of [A-Za-z0-9_.-], stable per device.",
+    ),
+    ProblemType(
+        "waiting-room-not-found",
+        404,
+        "No waiting room",
+        "The show has no waiting room; it is not on sale through this gateway.",
+    ),
+    ProblemType(
+        "proof-of-work-failed",
+        403,
+        "Proof of work failed",
+        "The challenge is unknown, expired or not yours, or the solution is wrong; "
+        "ask for a new challenge.",
+    ),
+    ProblemType(
+        "invalid-queue-ticket",
+        401,
+        "Invalid queue ticket",
+        "Send the Queue-Ticket header the join answered, unchanged and unexpired.",
+    ),
+    ProblemType(
+        "not-admitted",
+        403,
+        "Not admitted yet",
+        "The waiting room has not reached this queue ticket; poll its status.",
+    ),
+    ProblemType(
+        "admission-required",
+        401,
+        "Admission required",
+        "Holds and checkouts need the Admission-Token header the waiting room gave.",
+    ),
+    ProblemType(
+        "invalid-admission-token",
+        401,
+        "Invalid admission token",
+        "The admission token is malformed or its signature does not verify.",
+    ),
+    ProblemType(
+        "admission-expired",
+        401,
+        "Admission expired",
+        "The admission token has expired; ask the waiting room for a new one.",
+    ),
+    ProblemType(
+        "admission-for-another-show",
+        403,
+        "Admission for another show",
+        "The admission token was given for another show.",
+    ),
+    ProblemType(
+        "admission-not-yours",
+        403,
+        "Admission not yours",
+        "The admission token belongs to another buyer or device.",
+    ),
+    ProblemType(
+        "admission-quota-exhausted",
+        403,
+        "Admission quota used up",
+        "This admission token has placed all the holds it allows.",
+    ),
+    ProblemType(
+        "rate-limited",
+        429,
+        "Too many requests",
+        "Too many requests from this address, device or buyer, or for the sale as "
+        "a whole; retry after Retry-After.",
+    ),
+    ProblemType(
+        "overloaded",
+        503,
+        "Overloaded",
+        "The write path is behind; nothing was sent. Retry after Retry-After.",
+    ),
+    ProblemType(
         "internal-error", 500, "Internal error", "An unexpected error; retry later."
     ),
 )

@@ -2,16 +2,21 @@
 
 ``FakeBus`` records what it is sent and can answer through a real ``OutcomeBook``,
 so the outcome path under test is the production one; only Kafka is left out.
-``FakeAvailability`` and ``FakeHolds`` play the projection readers.
+``FakeAvailability`` and ``FakeHolds`` play the projection readers. The
+harness's limits are generous unless a test sets its own, and
+``admission_headers`` signs an admission token as the waiting room would, so a
+test of holds need not queue first (the waiting room has tests of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -22,6 +27,9 @@ from gateway.app import create_app
 from gateway.book import OutcomeBook
 from gateway.breaker import CircuitBreaker
 from gateway.bus import CommandLogUnavailable
+from gateway.passes import AdmissionToken, sign_token, token_id_for
+from gateway.room import RoomConfig
+from gateway.room_store import MemoryRoomStore
 from gateway.server import ProblemTestServer
 from infra.settings import Settings
 from projections.holds import HoldView
@@ -110,6 +118,18 @@ class Harness:
     availability: FakeAvailability
     holds: FakeHolds
     breaker: CircuitBreaker
+    rooms: MemoryRoomStore
+    settings: Settings
+
+
+GENEROUS_LIMITS: Final[dict[str, Any]] = {
+    "gateway_ip_burst": 1_000_000,
+    "gateway_device_burst": 1_000_000,
+    "gateway_buyer_burst": 1_000_000,
+    "gateway_global_burst": 1_000_000,
+    "gateway_hold_quota": 1_000,
+}
+TEST_DEVICE: Final = "device-1"
 
 
 def harness(
@@ -117,8 +137,16 @@ def harness(
     reply_timeout_seconds: float = 0.5,
     cache_ttl_seconds: float = 60.0,
     clock: Callable[[], float] | None = None,
+    rooms: MemoryRoomStore | None = None,
+    wall_clock: Callable[[], float] = time.time,
+    **settings_changes: Any,
 ) -> Harness:
-    """A gateway app on fakes; ``decide`` plays the core, ``clock`` the breaker's."""
+    """A gateway app on fakes; ``decide`` plays the core, ``clock`` the breaker's.
+
+    ``rooms`` lets two harnesses share a room store like two instances;
+    ``wall_clock`` drives the waiting room and the buckets; other keywords
+    change settings (generous limits by default).
+    """
     book = OutcomeBook()
     bus = FakeBus(book, decide)
     availability = FakeAvailability()
@@ -128,8 +156,44 @@ def harness(
         gateway_reply_timeout_seconds=reply_timeout_seconds,
         availability_cache_ttl_seconds=cache_ttl_seconds,
     )
-    app = create_app(settings, bus, book, availability, holds, breaker)
-    return Harness(app, book, bus, availability, holds, breaker)
+    settings = dataclasses.replace(settings, **{**GENEROUS_LIMITS, **settings_changes})
+    store = rooms or MemoryRoomStore()
+    app = create_app(
+        settings,
+        bus,
+        book,
+        availability,
+        holds,
+        breaker,
+        room_store=store,
+        clock=wall_clock,
+    )
+    return Harness(app, book, bus, availability, holds, breaker, store, settings)
+
+
+def admission_headers(
+    show_id: str,
+    buyer_id: str,
+    device_id: str = TEST_DEVICE,
+    settings: Settings | None = None,
+    expires_at_ms: int | None = None,
+) -> dict[str, str]:
+    """Headers of a buyer admitted to a show: as the waiting room signs them."""
+    config = RoomConfig.from_settings(settings or Settings(**GENEROUS_LIMITS))
+    if expires_at_ms is None:
+        expires_at_ms = int(time.time() * 1000) + config.admission_ttl_ms
+    token = AdmissionToken(
+        token_id=token_id_for(config.secret, show_id, buyer_id),
+        show_id=show_id,
+        buyer_id=buyer_id,
+        device_id=device_id,
+        hold_quota=config.hold_quota,
+        expires_at_ms=expires_at_ms,
+    )
+    return {
+        "Admission-Token": sign_token(config.keyring, token),
+        "Device-Id": device_id,
+    }
 
 
 @asynccontextmanager

@@ -93,6 +93,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "gateway":
         from gateway.app import run as gateway_run
+        from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema
         from infra.topics import ensure_topics
         from projections.hold_reader import HoldReader
         from projections.reader import AvailabilityReader, connect
@@ -103,10 +104,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         try:
             keyspace = settings.cassandra_keyspace
             ensure_schema(session, keyspace)
+            ensure_room_schema(session, keyspace)
             gateway_run(
                 settings,
                 AvailabilityReader(session, keyspace),
                 HoldReader(session, keyspace),
+                CassandraRoomStore(session, keyspace),
             )
         finally:
             cluster.shutdown()

@@ -10,6 +10,7 @@ happened, with oversold counted independently from the event log.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import statistics
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.pow import solve
 from infra import processes, services
 from infra.settings import Settings
 from infra.topics import ensure_topics
@@ -41,14 +43,18 @@ class OnsalePlan:
     max_connections: int = 400
     hold_ttl_seconds: int = 600
     seed: int = 7
+    opens_in_seconds: float = 3.0
+    admit_per_second: float = 400.0
 
 
 @dataclass
 class BuyerResult:
-    """What one buyer got, and how long the hold request took end to end."""
+    """What one buyer got, how long the hold took, and the wait in the room."""
 
     outcome: str
     latency_seconds: float
+    queued_seconds: float = 0.0
+    status_polls: int = 0
 
 
 @dataclass
@@ -102,20 +108,31 @@ async def one_buyer(
     body: dict,
     progress: Progress,
 ) -> BuyerResult:
-    """Ask for a hold like a mobile client: retry with the same key, then poll."""
+    """Queue, then ask for a hold like a mobile client: retry, then poll."""
+    progress.started += 1
+    queued = time.perf_counter()
+    device = f"device-{body['buyer_id']}"
+    admission = await _queue(session, base_url, show_id, body["buyer_id"], device)
+    if admission is None:
+        progress.finished += 1
+        progress.outcomes["not-admitted"] += 1
+        return BuyerResult("not-admitted", 0.0, time.perf_counter() - queued)
+    token, polls = admission
     key = uuid.uuid4().hex
     url = f"{base_url}/v1/shows/{show_id}/sections/{section_id}/holds"
-    progress.started += 1
+    headers = {"Idempotency-Key": key, "Admission-Token": token, "Device-Id": device}
     started = time.perf_counter()
     outcome = "error"
     for _attempt in range(5):
         try:
-            async with session.post(
-                url, json=body, headers={"Idempotency-Key": key}
-            ) as response:
+            async with session.post(url, json=body, headers=headers) as response:
                 payload = await response.json(content_type=None)
                 if response.status == 202:
                     outcome = await _poll(session, base_url, response, payload)
+                elif response.status in (429, 503):
+                    outcome = _outcome_of(response.status, payload)
+                    await asyncio.sleep(_retry_after(response))
+                    continue
                 else:
                     outcome = _outcome_of(response.status, payload)
                 break
@@ -123,7 +140,82 @@ async def one_buyer(
             await asyncio.sleep(0.2)
     progress.finished += 1
     progress.outcomes[outcome] += 1
-    return BuyerResult(outcome, time.perf_counter() - started)
+    return BuyerResult(outcome, time.perf_counter() - started, started - queued, polls)
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float:
+    try:
+        return float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        return 1.0
+
+
+async def _queue(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    show_id: str,
+    buyer_id: str,
+    device: str,
+) -> tuple[str, int] | None:
+    """Solve the challenge, join, poll as told until admitted: (token, polls)."""
+    room = f"{base_url}/v1/shows/{show_id}/waiting-room"
+    headers = {"Device-Id": device}
+    for _attempt in range(5):
+        try:
+            async with session.post(
+                f"{room}/challenge", json={"buyer_id": buyer_id}, headers=headers
+            ) as asked:
+                puzzle = await asked.json(content_type=None)
+            if asked.status != 201:
+                await asyncio.sleep(_retry_after(asked))
+                continue
+            challenge = puzzle["challenge"]
+            solution = solve(challenge, int(puzzle["difficulty_bits"]))
+            join = {"buyer_id": buyer_id, "challenge": challenge, "solution": solution}
+            async with session.post(
+                f"{room}/join", json=join, headers=headers
+            ) as joined:
+                ticket_body = await joined.json(content_type=None)
+            if joined.status == 201:
+                return await _wait_for_admission(session, room, ticket_body, headers)
+            await asyncio.sleep(_retry_after(joined))
+        except (TimeoutError, aiohttp.ClientError):
+            await asyncio.sleep(0.2)
+    return None
+
+
+async def _wait_for_admission(
+    session: aiohttp.ClientSession,
+    room: str,
+    joined: dict[str, Any],
+    headers: dict[str, str],
+) -> tuple[str, int] | None:
+    """Poll the status (with its ETag, after its interval), then take the token."""
+    ticket = {"Queue-Ticket": joined["queue_ticket"], **headers}
+    wait, etag, polls = float(joined["poll_after_seconds"]), None, 0
+    state = joined["state"]
+    deadline = time.monotonic() + ADMISSION_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if state == "admitted":
+            async with session.post(f"{room}/admission", headers=ticket) as admitted:
+                answer = await admitted.json(content_type=None)
+                if admitted.status == 201:
+                    return str(answer["admission_token"]), polls
+                wait = _retry_after(admitted)
+        await asyncio.sleep(wait)
+        conditional = {**ticket, **({"If-None-Match": etag} if etag else {})}
+        async with session.get(f"{room}/status", headers=conditional) as polled:
+            polls += 1
+            wait = _retry_after(polled)
+            if polled.status == 200:
+                etag = polled.headers.get("ETag")
+                state = (await polled.json(content_type=None))["state"]
+            else:
+                await polled.read()
+    return None
+
+
+ADMISSION_TIMEOUT_SECONDS = 300.0
 
 
 def _outcome_of(status: int, payload: dict) -> str:
@@ -234,6 +326,21 @@ async def _availability(base_url: str, show_id: str) -> dict[str, Any] | None:
             return dict(await response.json())
 
 
+async def _open_room(base_url: str, show_id: str, plan: OnsalePlan) -> str:
+    """Open the show's waiting room a few seconds from now; its opening time."""
+    opens = time.time() + plan.opens_in_seconds
+    opens_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(opens)) + "Z"
+    body = {"opens_at": opens_at, "admit_per_second": plan.admit_per_second}
+    async with aiohttp.ClientSession() as session:
+        url = f"{base_url}/v1/shows/{show_id}/waiting-room"
+        async with session.put(url, json=body) as response:
+            if response.status != 200:
+                raise processes.ProcessFailed(
+                    f"opening the waiting room answered HTTP {response.status}"
+                )
+    return opens_at
+
+
 async def _create_show(base_url: str, document: dict[str, Any]) -> int:
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{base_url}/v1/shows", json=document) as response:
@@ -275,7 +382,7 @@ def sale_problems(sale: SaleResult) -> list[str]:
             f"{sale.ledger.sold_twice} holds sold twice, "
             f"{sale.ledger.sold_without_hold} sales without a hold"
         )
-    unanswered = outcomes["error"] + outcomes["pending"]
+    unanswered = outcomes["error"] + outcomes["pending"] + outcomes["not-admitted"]
     if unanswered:
         problems.append(f"{unanswered} buyers got no outcome")
     lost = sale.ledger.rejected_by_reason["unknown_section"]
@@ -298,6 +405,22 @@ def refuse_if_gateway_port_taken(settings: Settings) -> None:
             ) from None
 
 
+ONSALE_GATEWAY_ENV = {
+    # Every simulated buyer comes from 127.0.0.1: one address, thousands of
+    # buyers, so the per-address bucket is opened wide for this run.
+    "TICKETING_GATEWAY_IP_REQUESTS_PER_SECOND": "1000000",
+    "TICKETING_GATEWAY_IP_BURST": "1000000",
+    # The buyers solve their puzzles on the same two cores as the system.
+    "TICKETING_GATEWAY_POW_BASE_BITS": "8",
+    "TICKETING_GATEWAY_POW_TARGET_JOINS_PER_SECOND": "100000",
+}
+
+
+def gateway_env() -> dict[str, str]:
+    """The on-sale's settings of the gateway, unless the environment sets them."""
+    return {k: v for k, v in ONSALE_GATEWAY_ENV.items() if k not in os.environ}
+
+
 def run_sale(plan: OnsalePlan, settings: Settings) -> SaleResult:
     """Start what is missing, run the sale, audit the log; stop our processes."""
     print("== services", flush=True)
@@ -309,7 +432,11 @@ def run_sale(plan: OnsalePlan, settings: Settings) -> SaleResult:
 
     refuse_if_gateway_port_taken(settings)
     print("== starting agent, projection worker and gateway", flush=True)
-    managed = [processes.start(role) for role in ("agent", "projection", "gateway")]
+    managed = [
+        processes.start("agent"),
+        processes.start("projection"),
+        processes.start("gateway", gateway_env()),
+    ]
     base_url = f"http://{settings.gateway_host}:{settings.gateway_port}"
     try:
         return _sale(plan, settings, base_url, managed)
@@ -340,6 +467,8 @@ def _sale(
         120,
     )
     print(f"   show visible in the read model after {seconds:.1f} s", flush=True)
+    opens_at = asyncio.run(_open_room(base_url, show_id, plan))
+    print(f"   waiting room opens at {opens_at}", flush=True)
 
     print("== buyers at the gate", flush=True)
     requests = buyer_requests(plan)
@@ -396,6 +525,12 @@ def print_report(plan: OnsalePlan, sale: SaleResult) -> None:
             print(f"gateway answer {outcome:<12} {count}")
     print(f"OVERSOLD (event log)   {ledger.oversold}")
     print(f"hold latency           {latency_line(results)}")
+    waits = [r.queued_seconds * 1000 for r in results]
+    print(
+        f"waiting room           p50 {percentile(waits, 0.5) / 1000:.1f} s, "
+        f"p99 {percentile(waits, 0.99) / 1000:.1f} s in the queue, "
+        f"{sum(r.status_polls for r in results)} status polls"
+    )
     throughput = len(results) / sale.elapsed_seconds
-    print(f"throughput             {throughput:.0f} hold requests/s")
+    print(f"throughput             {throughput:.0f} buyers/s (queue wait included)")
     print(f"read model caught up   {sale.read_model_lag_seconds:.1f} s after the audit")

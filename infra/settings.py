@@ -79,6 +79,66 @@ class Settings:
     availability_cache_ttl_seconds: float = _setting(
         0.5, "How long the gateway serves an availability answer from cache."
     )
+    gateway_signing_keys: str = _setting(
+        "dev:ticketing-dev-signing-key-change-me",
+        "Keys signing queue tickets and admission tokens: id:secret,...; the first "
+        "signs, all verify (rotation).",
+    )
+    gateway_queue_secret: str = _setting(
+        "ticketing-dev-queue-secret-change-me",
+        "Secret of the early-arrival shuffle and of ticket and token ids.",
+    )
+    gateway_admit_per_second: float = _setting(
+        400.0, "Default waiting-room outflow (buyers admitted per second)."
+    )
+    gateway_room_refresh_seconds: float = _setting(
+        0.5, "How often an instance reloads and pumps the rooms it serves."
+    )
+    gateway_queue_ticket_ttl_seconds: float = _setting(
+        86400.0, "How long a queue ticket stays valid."
+    )
+    gateway_admission_ttl_seconds: float = _setting(
+        600.0, "How long an admission token stays valid."
+    )
+    gateway_pass_leeway_seconds: float = _setting(
+        5.0, "Clock skew allowed when checking a pass's expiry."
+    )
+    gateway_hold_quota: int = _setting(
+        4, "Holds one admission token (one buyer in one show) may place."
+    )
+    gateway_pow_base_bits: int = _setting(
+        10, "Proof-of-work difficulty at queue join under no load (bits)."
+    )
+    gateway_pow_max_bits: int = _setting(22, "Highest proof-of-work difficulty (bits).")
+    gateway_pow_target_joins_per_second: float = _setting(
+        500.0, "Joins per second per instance above which difficulty grows."
+    )
+    gateway_ip_requests_per_second: float = _setting(
+        50.0, "Refill of the per-IP bucket (requests per second)."
+    )
+    gateway_ip_burst: int = _setting(100, "Capacity of the per-IP bucket.")
+    gateway_device_requests_per_second: float = _setting(
+        5.0, "Refill of the per-device bucket (requests per second)."
+    )
+    gateway_device_burst: int = _setting(20, "Capacity of the per-device bucket.")
+    gateway_buyer_commands_per_second: float = _setting(
+        1.0, "Refill of the per-buyer bucket on holds and checkouts, all instances."
+    )
+    gateway_buyer_burst: int = _setting(
+        5, "Capacity of the per-buyer bucket on holds and checkouts."
+    )
+    gateway_global_commands_per_second: float = _setting(
+        2000.0, "Refill of this instance's bucket in front of the command topic."
+    )
+    gateway_global_burst: int = _setting(
+        2000, "Capacity of this instance's bucket in front of the command topic."
+    )
+    gateway_lag_target_seconds: float = _setting(
+        0.5, "Write-path lag up to which the waiting room lets in its full outflow."
+    )
+    gateway_lag_shed_seconds: float = _setting(
+        5.0, "Write-path lag above which holds and checkouts are shed with 503."
+    )
     projection_group: str = _setting(
         "ticketing-projection", "Consumer group of the projection worker."
     )

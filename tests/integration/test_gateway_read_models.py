@@ -22,7 +22,7 @@ from commands.model import SectionKind
 from gateway.app import create_app
 from gateway.book import OutcomeBook
 from gateway.holds import hold_command_id
-from gateway.testing import FakeBus, serve
+from gateway.testing import FakeBus, admission_headers, serve
 from infra.settings import Settings
 from projections.availability import SectionAvailability
 from projections.hold_reader import HoldReader
@@ -119,7 +119,12 @@ async def test_retry_at_a_fresh_instance_answers_the_hold_when_projected(
 
     async with serve(app) as client:
         retry = await client.post(
-            HOLD_PATH, json=hold, headers={"Idempotency-Key": "key-1"}
+            HOLD_PATH,
+            json=hold,
+            headers={
+                "Idempotency-Key": "key-1",
+                **admission_headers("s1", "buyer-1", settings=settings),
+            },
         )
         retry_body = orjson.loads(await retry.read())
         polled = await client.get(f"/v1/holds/{HOLD_ID}")

@@ -16,7 +16,7 @@ import orjson
 
 from commands.model import Command, Event, RequestHold
 from gateway.testing import Harness, harness, serve
-from tests.unit.test_gateway_holds import HOLD_PATH, place
+from tests.unit.test_gateway_holds import HOLD_PATH, key, place
 
 DECISION_SECONDS = 0.4
 
@@ -38,7 +38,7 @@ async def test_retries_get_in_flight_reuse_and_replay_when_the_first_is_slow() -
     box: list[Harness] = []
     gateway = harness(slow_core(box), reply_timeout_seconds=2.0)  # type: ignore[arg-type]
     box.append(gateway)
-    k1 = {"Idempotency-Key": "K1"}
+    k1 = key("K1")
     body = {"buyer_id": "buyer-1", "quantity": 2}
 
     async with serve(gateway.app) as client:
@@ -81,7 +81,7 @@ async def test_twenty_identical_requests_send_one_command_when_they_come_at_once
     box: list[Harness] = []
     gateway = harness(slow_core(box), reply_timeout_seconds=2.0)  # type: ignore[arg-type]
     box.append(gateway)
-    k2 = {"Idempotency-Key": "K2"}
+    k2 = key("K2", buyer_id="buyer-2")
     body = {"buyer_id": "buyer-2", "quantity": 1}
 
     async with serve(gateway.app) as client:

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from gateway.testing import harness, serve
+from tests.unit.test_gateway_holds import key
 
 HOLD_PATH = "/v1/shows/s1/sections/a/holds"
 JSON = {"Content-Type": "application/json"}
@@ -122,7 +123,7 @@ async def test_hold_accepts_json_when_charset_is_utf8_or_absent(
     content_type: str,
 ) -> None:
     gateway = harness(reply_timeout_seconds=0.01)
-    headers = {"Idempotency-Key": "k1", "Content-Type": content_type}
+    headers = {**key("k1", buyer_id="b"), "Content-Type": content_type}
     body = orjson.dumps({"buyer_id": "b", "quantity": 1})
 
     async with serve(gateway.app) as client:

@@ -18,7 +18,7 @@ from commands.model import (
     RequestHold,
 )
 from gateway.holds import hold_command_id
-from gateway.testing import harness, serve
+from gateway.testing import admission_headers, harness, serve
 
 HOLD_PATH = "/v1/shows/s1/sections/a/holds"
 GA_HOLD = {"buyer_id": "buyer-1", "quantity": 2}
@@ -64,9 +64,11 @@ def refuse(reason: RejectionReason) -> Any:
     return decide
 
 
-def key(value: str = "key-1") -> dict[str, str]:
-    """An Idempotency-Key header."""
-    return {"Idempotency-Key": value}
+def key(
+    value: str = "key-1", show_id: str = "s1", buyer_id: str = "buyer-1"
+) -> dict[str, str]:
+    """An Idempotency-Key header, with the buyer's admission to the show."""
+    return {"Idempotency-Key": value, **admission_headers(show_id, buyer_id)}
 
 
 async def test_hold_answers_201_with_location_when_placed() -> None:
@@ -213,7 +215,7 @@ async def test_hold_answers_422_when_the_ledger_says_the_key_was_reused() -> Non
 
     async with serve(gateway.app) as client:
         response = await client.post(
-            HOLD_PATH, json=GA_HOLD, headers={"Idempotency-Key": "k-elsewhere"}
+            HOLD_PATH, json=GA_HOLD, headers=key("k-elsewhere")
         )
         body = orjson.loads(await response.read())
 

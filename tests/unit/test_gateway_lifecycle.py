@@ -138,7 +138,7 @@ async def test_step_answers_its_problem_when_the_core_refuses() -> None:
         response = await client.post(
             f"/v1/holds/{HOLD_ID}/checkout",
             json={"buyer_id": "buyer-2"},
-            headers=key("key-2"),
+            headers=key("key-2", buyer_id="buyer-2"),
         )
         body = orjson.loads(await response.read())
 
