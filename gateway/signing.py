@@ -83,8 +83,12 @@ class Keyring:
         body, key_id, signature = parts
         if key_id not in self.keys:
             raise InvalidPass("signed by an unknown key")
-        expected = self._mac(key_id, f"{body}.{key_id}")
-        if not hmac.compare_digest(expected, _b64decode(signature)):
+        # Compared as text: decoding would forgive stray characters and the
+        # unused low bits of the last one, so a changed pass could still pass.
+        expected = _b64encode(self._mac(key_id, f"{body}.{key_id}"))
+        if not hmac.compare_digest(
+            expected.encode(), signature.encode("utf-8", "replace")
+        ):
             raise InvalidPass("bad signature")
         try:
             payload = orjson.loads(_b64decode(body))

@@ -121,3 +121,15 @@ def test_a_keyring_parses_its_setting_with_the_first_key_current() -> None:
 def test_a_keyring_is_refused_when_its_setting_is_bad(spec: str) -> None:
     with pytest.raises(ValueError):
         Keyring.parse(spec)
+
+
+def test_a_signature_spelled_another_way_is_refused() -> None:
+    # base64 decoding forgives stray characters and the unused low bits of the
+    # last character; both spell the same MAC, and both must still be refused.
+    text = sign_token(OLD, TOKEN)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet[alphabet.index(text[-1]) ^ 1]
+
+    for changed in (text[:-1] + last, text[:-5] + "!" + text[-5:]):
+        with pytest.raises(InvalidPass):
+            read_token(OLD, changed, "show-1", 5_000, 0)
