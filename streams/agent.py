@@ -46,13 +46,8 @@ logger = logging.getLogger(__name__)
 
 ENTRY_SEPARATOR = "\x1f"
 TICK_KEY_PREFIX = "~tick/"
+FOLLOW_UP_KEY_PREFIX = "~follow-up/"
 TABLE_NAME = "section_entry_to_value"
-# The offset of the last command record a partition's state includes. It is
-# written with the state, in the same transaction, so a record the consumer
-# hands over again (after a crash, a rebalance or a seek during recovery) is
-# recognised by its offset and skipped, whatever faust's offset commits did.
-APPLIED_KEY = "~applied"
-APPLIED_ENTRY = "offset"
 
 
 def table_key(partition: int, key: str, entry: str) -> bytes:
@@ -64,31 +59,17 @@ def table_key(partition: int, key: str, entry: str) -> bytes:
     return f"{partition}{ENTRY_SEPARATOR}{key}{ENTRY_SEPARATOR}{entry}".encode()
 
 
-def state_from_table(
+def inventories_from_table(
     items: Iterable[tuple[bytes, bytes]],
-) -> tuple[dict[int, PartitionInventory], dict[int, int]]:
-    """Each partition's inventory and applied offset from the table's entries."""
+) -> dict[int, PartitionInventory]:
+    """Rebuild each partition's inventory from the table's committed entries."""
     entries: dict[int, dict[str, dict[str, Any]]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    applied: dict[int, int] = {}
     for raw_key, raw_value in items:
         partition, key, entry = raw_key.decode().split(ENTRY_SEPARATOR)
-        if key == APPLIED_KEY:
-            applied[int(partition)] = orjson.loads(raw_value)
-        else:
-            entries[int(partition)][key][entry] = orjson.loads(raw_value)
-    inventories = {p: PartitionInventory.restore(e) for p, e in entries.items()}
-    return inventories, applied
-
-
-def unapplied(
-    records: Sequence[faust.EventT], applied_offset: int | None
-) -> list[faust.EventT]:
-    """The records of one partition the state does not include yet."""
-    if applied_offset is None:
-        return list(records)
-    return [r for r in records if r.message.offset > applied_offset]
+        entries[int(partition)][key][entry] = orjson.loads(raw_value)
+    return {p: PartitionInventory.restore(found) for p, found in entries.items()}
 
 
 def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]]:
@@ -108,8 +89,6 @@ class InventoryWriter:
         self.table = table
         self.gate = CommitGate(app)
         self.inventories: dict[int, PartitionInventory] | None = None
-        self.applied: dict[int, int] = {}
-        self.redeliveries_skipped_total = 0
         self._deliveries: list[Awaitable[Any]] = []
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
@@ -150,16 +129,11 @@ class InventoryWriter:
         self.gate.install()
         async with self.gate.lock:
             if self.inventories is None:
-                self.inventories, self.applied = state_from_table(self.table.items())
+                self.inventories = inventories_from_table(self.table.items())
             self._deliveries = []
             for partition, records in _by_partition(batch).items():
-                fresh = unapplied(records, self.applied.get(partition))
-                self._note_redeliveries(partition, records, fresh)
-                if fresh:
-                    inventory = self.inventories.setdefault(
-                        partition, PartitionInventory()
-                    )
-                    await self._process_partition(inventory, partition, fresh)
+                inventory = self.inventories.setdefault(partition, PartitionInventory())
+                await self._process_partition(inventory, partition, records)
 
             await self.gate.flush_buffered_sends()
             # A send that failed (a fenced producer after a lost partition) must
@@ -168,25 +142,6 @@ class InventoryWriter:
             await asyncio.gather(*self._deliveries)
             for event in batch:
                 event.ack()
-
-    def _note_redeliveries(
-        self,
-        partition: int,
-        records: Sequence[faust.EventT],
-        fresh: Sequence[faust.EventT],
-    ) -> None:
-        skipped = len(records) - len(fresh)
-        if skipped:
-            self.redeliveries_skipped_total += skipped
-            logger.warning(
-                "command records already applied were skipped",
-                extra={
-                    "partition": partition,
-                    "skipped": skipped,
-                    "first_offset": records[0].message.offset,
-                    "applied_offset": self.applied.get(partition),
-                },
-            )
 
     async def _process_partition(
         self,
@@ -204,7 +159,6 @@ class InventoryWriter:
 
         decided = inventory.decide_all(commands)
         self._persist(inventory, partition)
-        self._persist_applied(partition, records[-1].message.offset)
         await self._send_events(decided, partition)
         await self._send_follow_ups(decided, partition)
 
@@ -237,17 +191,24 @@ class InventoryWriter:
             return []
 
     async def _send_follow_ups(self, events: Sequence[Event], partition: int) -> None:
-        """Commands other writers must decide, sent in this partition's transaction."""
+        """Commands other writers must decide, sent in this partition's transaction.
+
+        One record per target partition carries that partition's follow-ups in
+        decision order, so a batch of holds costs a few records, not one each.
+        """
         partitions = self.settings.command_partitions
-        headers = command_headers()
+        by_target: dict[int, list[Command]] = defaultdict(list)
         for key, command in follow_ups(events):
+            by_target[partition_for(key, partitions)].append(command)
+        headers = command_headers()
+        for target, commands in by_target.items():
             await self._send(
                 source_topic=self.commands_topic,
                 partition=partition,
                 topic=self.commands_topic,
-                target_partition=partition_for(key, partitions),
-                key=key.encode(),
-                value=encode_commands([command]),
+                target_partition=target,
+                key=f"{FOLLOW_UP_KEY_PREFIX}{target}".encode(),
+                value=encode_commands(commands),
                 headers=headers,
             )
 
@@ -258,12 +219,6 @@ class InventoryWriter:
                     self.table.pop(table_key(partition, key, entry), None)
                 else:
                     self.table[table_key(partition, key, entry)] = orjson.dumps(value)
-
-    def _persist_applied(self, partition: int, offset: int) -> None:
-        self.applied[partition] = offset
-        self.table[table_key(partition, APPLIED_KEY, APPLIED_ENTRY)] = orjson.dumps(
-            offset
-        )
 
     async def _send_events(self, events: Sequence[Event], partition: int) -> None:
         by_key: dict[str, list[Event]] = defaultdict(list)

@@ -94,7 +94,8 @@ def test_log_holds_each_hold_once_when_the_worker_is_killed_mid_stream(
     seats = Counter(seat for e in placed for seat in e.seat_ids)
     assert sum(isinstance(e, SectionCreated) for e in events) == 1
     assert not duplicates, "no command decided twice on the log"
-    assert len(placed) == SEATS
+    missing = {f"c{n}" for n in range(1, SEATS + 1)} - {e.command_id for e in placed}
+    assert len(placed) == SEATS, f"holds without a decision: {sorted(missing)}"
     assert max(seats.values()) == 1, "no seat held twice"
     assert len(events) == SEATS + 1, "resent commands add no events"
 

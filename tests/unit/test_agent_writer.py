@@ -1,0 +1,115 @@
+"""The inventory writer sends a batch's follow-ups as one record per partition."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from commands.inventory import section_key
+from commands.model import (
+    PlaceHold,
+    RequestHold,
+    SetBuyerLimit,
+)
+from infra.settings import Settings
+from infra.topics import partition_for
+from schemas.codec import (
+    command_headers,
+    decode_commands,
+    encode_commands,
+)
+from streams.agent import InventoryWriter
+
+NOW_MS = 1_800_000_000_000
+
+
+@dataclass
+class FakeRecord:
+    partition: int
+    offset: int
+    value: bytes
+    topic: str = "commands"
+    key: bytes = b"show-1/ga"
+    headers: list[tuple[str, bytes]] = field(default_factory=command_headers)
+
+
+class FakeEvent:
+    def __init__(self, record: FakeRecord) -> None:
+        self.message = record
+        self.acked = False
+
+    def ack(self) -> bool:
+        self.acked = True
+        return True
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+        self.partitions: list[int] = []
+        self.buffer = SimpleNamespace(flush=self._flush)
+
+    async def _flush(self) -> None:
+        return None
+
+    async def send(self, topic: str, key: bytes, value: bytes, *args: Any, **kw: Any):
+        self.sent.append((topic, value))
+        self.partitions.append(args[0])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def _writer() -> tuple[InventoryWriter, FakeProducer, dict[bytes, bytes]]:
+    settings = Settings.from_env({"TICKETING_TOPIC_PREFIX": "unit"})
+    producer = FakeProducer()
+
+    async def commit(offsets: Any, start_new_transaction: bool = True) -> bool:
+        return True
+
+    app = SimpleNamespace(
+        producer=producer,
+        consumer=SimpleNamespace(
+            force_commit=commit, transactions=SimpleNamespace(commit=commit)
+        ),
+        assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
+        conf=SimpleNamespace(id="agent"),
+    )
+    table: dict[bytes, bytes] = {}
+    return InventoryWriter(app, settings, table), producer, table  # type: ignore[arg-type]
+
+
+def test_follow_ups_of_a_batch_travel_as_one_record_per_target_partition() -> None:
+    writer, producer, _ = _writer()
+    requests = [
+        RequestHold(f"r{i}", NOW_MS + i, "show-1", f"s{i % 2}", f"b{i}", quantity=1)
+        for i in range(6)
+    ]
+    commands = [SetBuyerLimit("limit", NOW_MS, "show-1", 4), *requests]
+    batch = [
+        FakeEvent(FakeRecord(5, offset, encode_commands([command])))
+        for offset, command in enumerate(commands)
+    ]
+
+    asyncio.run(writer.process(batch))
+
+    follow_ups = [
+        (partition, decode_commands(value, command_headers()))
+        for (topic, value), partition in zip(
+            producer.sent, producer.partitions, strict=True
+        )
+        if topic.endswith(".commands")
+    ]
+    targets = [partition for partition, _ in follow_ups]
+    assert len(targets) == len(set(targets)), "one record per target partition"
+    holds = [c for _, carried in follow_ups for c in carried]
+    assert sorted(h.command_id for h in holds) == [f"r{i}" for i in range(6)]
+    for partition, carried in follow_ups:
+        for hold in carried:
+            assert isinstance(hold, PlaceHold)
+            key = section_key("show-1", hold.section_id)
+            assert partition == partition_for(key, writer.settings.command_partitions)
+        ids = [hold.command_id for hold in carried]
+        assert ids == sorted(ids, key=lambda c: int(c[1:])), "decision order kept"

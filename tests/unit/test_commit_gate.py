@@ -1,0 +1,140 @@
+"""The commit gate: offsets are read after the batch in progress, then committed
+for every partition at once, after the buffered table writes are flushed."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import ProducerFenced
+from faust.types import TP
+
+from streams.eos import CommitGate
+
+PARTITIONS = [TP("commands", p) for p in range(4)]
+
+
+class FakeProducer:
+    def __init__(self, fail: dict[str, BaseException] | None = None) -> None:
+        self.log: list[str] = []
+        self.committed: dict[str, dict[TP, int]] = {}
+        self.fail = fail or {}
+        self.started = 0
+        self.all_started = asyncio.Event()
+        self.buffer = SimpleNamespace(flush=self._flush)
+
+    async def _flush(self) -> None:
+        self.log.append("flush")
+
+    async def commit_transactions(
+        self,
+        offsets: dict[str, dict[TP, int]],
+        group_id: str,
+        start_new_transaction: bool = True,
+    ) -> None:
+        ((transactional_id, tp_offsets),) = offsets.items()
+        self.log.append(f"start {transactional_id}")
+        self.started += 1
+        if self.started == len(PARTITIONS):
+            self.all_started.set()
+        # Sequential commits would wait here for ever: the last one never starts.
+        await asyncio.wait_for(self.all_started.wait(), timeout=2)
+        if transactional_id in self.fail:
+            raise self.fail[transactional_id]
+        self.committed[transactional_id] = tp_offsets
+
+
+class FakeConsumer:
+    """faust's commit path: force_commit reads the acked offsets, then commits."""
+
+    def __init__(self, producer: FakeProducer) -> None:
+        self.acked = {tp: 10 for tp in PARTITIONS}
+        self.producer = producer
+        self.transactions = SimpleNamespace(commit=self._faust_sequential_commit)
+
+    async def _faust_sequential_commit(self, *args: Any, **kwargs: Any) -> bool:
+        raise AssertionError("faust's sequential commit must not run")
+
+    async def force_commit(
+        self, topics: Any = None, start_new_transaction: bool = True
+    ) -> bool:
+        self.producer.log.append("read offsets")
+        offsets = dict(self.acked)
+        result: bool = await self.transactions.commit(
+            offsets, start_new_transaction=start_new_transaction
+        )
+        return result
+
+
+def _gate(producer: FakeProducer) -> tuple[CommitGate, FakeConsumer, list[Any]]:
+    crashes: list[BaseException] = []
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
+    consumer = FakeConsumer(producer)
+    app = SimpleNamespace(
+        conf=SimpleNamespace(id="agent"),
+        assignor=SimpleNamespace(group_for_topic=lambda topic: 1),
+        producer=producer,
+        consumer=consumer,
+        crash=crash,
+    )
+    gate = CommitGate(app)  # type: ignore[arg-type]
+    gate.install()
+    return gate, consumer, crashes
+
+
+def test_offsets_are_read_after_the_batch_in_progress_is_acked() -> None:
+    producer = FakeProducer()
+    gate, consumer, _ = _gate(producer)
+
+    async def batch_then_commit() -> None:
+        async def batch() -> None:
+            async with gate.lock:
+                await asyncio.sleep(0.05)  # the commit timer fires meanwhile
+                consumer.acked[PARTITIONS[2]] = 25
+
+        running = asyncio.create_task(batch())
+        await asyncio.sleep(0)
+        await consumer.force_commit()
+        await running
+
+    asyncio.run(batch_then_commit())
+
+    assert producer.committed["agent-1-2"] == {PARTITIONS[2]: 25}
+
+
+def test_every_partition_commits_its_own_offsets_concurrently_after_a_flush() -> None:
+    producer = FakeProducer()
+    _, consumer, crashes = _gate(producer)
+
+    assert asyncio.run(consumer.force_commit()) is True
+
+    assert producer.log[:2] == ["flush", "read offsets"]
+    assert producer.committed == {
+        f"agent-1-{tp.partition}": {tp: 10} for tp in PARTITIONS
+    }
+    assert not crashes
+
+
+def test_a_fenced_producer_crashes_the_worker_as_faust_does() -> None:
+    producer = FakeProducer(fail={"agent-1-2": ProducerFenced()})
+    _, consumer, crashes = _gate(producer)
+
+    asyncio.run(consumer.force_commit())
+
+    assert len(crashes) == 1 and isinstance(crashes[0], ProducerFenced)
+    assert "agent-1-2" not in producer.committed
+    assert len(producer.committed) == 3
+
+
+def test_any_other_commit_failure_is_raised() -> None:
+    producer = FakeProducer(fail={"agent-1-0": RuntimeError("broker gone")})
+    _, consumer, crashes = _gate(producer)
+
+    with pytest.raises(RuntimeError, match="broker gone"):
+        asyncio.run(consumer.force_commit())
+    assert not crashes
