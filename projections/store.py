@@ -4,8 +4,11 @@ Every row write carries ``USING TIMESTAMP`` derived from its log position, so of
 two writes of one row the later position wins in Cassandra whatever order they
 arrive in, column by column; a late, older write can never undo a newer one. Such
 timestamps are tiny next to wall-clock ones, so nothing else may write or delete
-rows of ``availability_by_show`` or ``holds_by_id``: a rebuild goes into a fresh
-keyspace.
+rows of the read-model tables: a rebuild goes into a fresh keyspace
+(``ticketing replay``).
+
+Rows go out in unlogged batches grouped by partition (``projections.batch_writes``);
+progress rows, a handful per save, one request each.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from cassandra.query import UNSET_VALUE
 
 from infra.settings import Settings
 from projections.availability import SectionAvailability
+from projections.batch_writes import write_rows
 from projections.cql import connect, epoch_ms
 from projections.hold_reader import HOLD_COLUMNS
 from projections.holds import HoldView
+from projections.orders import OrderView
 from projections.reader import (
     AVAILABILITY_COLUMNS,
     CASSANDRA_ERRORS,
@@ -31,6 +36,7 @@ from projections.reader import (
     row_from_cql,
 )
 from projections.schema import checked_keyspace, ensure_schema
+from projections.seats import SeatView
 
 WRITE_CONCURRENCY: Final = 64
 INDEX_BITS: Final = 20
@@ -75,6 +81,18 @@ class AvailabilityStore:
             f"INSERT INTO {ks}.holds_by_id ({HOLD_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
+        self._upsert_seat = session.prepare(
+            f"INSERT INTO {ks}.seats_by_section ({SEAT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        self._upsert_order = session.prepare(
+            f"INSERT INTO {ks}.orders_by_id ({ORDER_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        self._upsert_buyer_order = session.prepare(
+            f"INSERT INTO {ks}.orders_by_buyer ({ORDER_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
         self._select_progress = session.prepare(
             f"SELECT partition, next_offset, caught_up_at FROM {ks}.projection_offsets"
             " WHERE projection = ?"
@@ -99,11 +117,26 @@ class AvailabilityStore:
 
     def save_rows(self, rows: Iterable[SectionAvailability]) -> None:
         """Write rows concurrently; returns once every write is acknowledged."""
-        self._write(self._upsert_row, [_row_params(r) for r in rows], "availability")
+        params = [(r.show_id, _row_params(r)) for r in rows]
+        write_rows(self._session, self._upsert_row, params, "availability")
 
     def save_holds(self, changes: Iterable[HoldView]) -> None:
         """Write hold changes, leaving alone the columns a change does not say."""
-        self._write(self._upsert_hold, [_hold_params(c) for c in changes], "holds")
+        params = [(c.hold_id, _hold_params(c)) for c in changes]
+        write_rows(self._session, self._upsert_hold, params, "holds")
+
+    def save_seats(self, changes: Iterable[SeatView]) -> None:
+        """Write seat rows, batched by section (one Cassandra partition)."""
+        params = [((c.show_id, c.section_id), _seat_params(c)) for c in changes]
+        write_rows(self._session, self._upsert_seat, params, "seats")
+
+    def save_orders(self, orders: Iterable[OrderView]) -> None:
+        """Write each order by id, then by buyer."""
+        both = [(o, _order_params(o)) for o in orders]
+        by_id = [(o.order_id, params) for o, params in both]
+        write_rows(self._session, self._upsert_order, by_id, "orders")
+        by_buyer = [(o.buyer_id, params) for o, params in both]
+        write_rows(self._session, self._upsert_buyer_order, by_buyer, "buyer orders")
 
     def load_progress(self) -> dict[int, PartitionProgress]:
         """Progress per partition, as last saved."""
@@ -186,6 +219,52 @@ def _row_params(row: SectionAvailability) -> tuple[object, ...]:
         row.log_index,
         row.updated_at_ms,
         write_timestamp(row.log_offset, row.log_index),
+    )
+
+
+SEAT_COLUMNS: Final = (
+    "show_id, section_id, seat_id, status, hold_id, order_id, "
+    "log_partition, log_offset, log_index, updated_at"
+)
+ORDER_COLUMNS: Final = (
+    "buyer_id, order_id, hold_id, show_id, section_id, seat_ids, quantity, "
+    "ticket_ids, sold_at, log_partition, log_offset, log_index"
+)
+
+
+def _seat_params(change: SeatView) -> tuple[object, ...]:
+    """Bind values of one seat row (the whole row), its write timestamp last."""
+    return (
+        change.show_id,
+        change.section_id,
+        change.seat_id,
+        change.status.value,
+        change.hold_id,
+        change.order_id,
+        change.log_partition,
+        change.log_offset,
+        change.log_index,
+        change.updated_at_ms,
+        write_timestamp(change.log_offset, change.log_index),
+    )
+
+
+def _order_params(order: OrderView) -> tuple[object, ...]:
+    """Bind values of one order (both tables), its write timestamp last."""
+    return (
+        order.buyer_id,
+        order.order_id,
+        order.hold_id,
+        order.show_id,
+        order.section_id,
+        list(order.seat_ids),
+        order.quantity,
+        list(order.ticket_ids),
+        order.sold_at_ms,
+        order.log_partition,
+        order.log_offset,
+        order.log_index,
+        write_timestamp(order.log_offset, order.log_index),
     )
 
 
