@@ -44,6 +44,7 @@ from gateway.lifecycle import checkout_hold, release_hold
 from gateway.outcomes import OutcomeWaiter
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
+from gateway.read_views import ReadSideSource, add_read_routes
 from gateway.server import HANDLER_ARGS, serve_until_signalled
 from gateway.shows import create_show
 from infra.settings import Settings
@@ -118,7 +119,10 @@ async def get_availability(request: web.Request) -> web.StreamResponse:
 
 
 def run(
-    settings: Settings, availability: AvailabilitySource, holds: HoldSource
+    settings: Settings,
+    availability: AvailabilitySource,
+    holds: HoldSource,
+    read_side: ReadSideSource | None = None,
 ) -> None:
     """Serve the gateway with the real Kafka adapters until SIGINT or SIGTERM.
 
@@ -127,6 +131,8 @@ def run(
     bus = CommandBus(settings)
     waiter = OutcomeWaiter(settings)
     app = create_app(settings, bus, waiter, availability, holds)
+    if read_side is not None:  # seat maps and orders (gateway.read_views)
+        add_read_routes(app, read_side, settings.availability_cache_ttl_seconds)
 
     async def kafka_adapters(app: web.Application) -> AsyncIterator[None]:
         waiter.start(asyncio.get_running_loop())

@@ -111,6 +111,18 @@ _TYPES: Final = (
         "Hold not found",
         "No hold has this id, or its outcome is not known anywhere yet.",
     ),
+    ProblemType(
+        "order-not-found",
+        404,
+        "Order not found",
+        "The buyer has no order with this id, or it is not projected yet.",
+    ),
+    ProblemType(
+        "unauthenticated",
+        401,
+        "Unauthenticated",
+        "The request does not say which buyer makes it.",
+    ),
     ProblemType("not-found", 404, "Not found", "No resource at this address."),
     ProblemType(
         "method-not-allowed",

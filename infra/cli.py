@@ -134,20 +134,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "gateway":
         from gateway.app import run as gateway_run
         from infra.topics import ensure_topics
-        from projections.hold_reader import HoldReader
-        from projections.reader import AvailabilityReader, connect
+        from projections.live_readers import LiveReadModels
+        from projections.reader import connect
         from projections.schema import ensure_schema
 
         ensure_topics(settings)
         cluster, session = connect(settings)
         try:
-            keyspace = settings.cassandra_keyspace
-            ensure_schema(session, keyspace)
-            gateway_run(
-                settings,
-                AvailabilityReader(session, keyspace),
-                HoldReader(session, keyspace),
-            )
+            ensure_schema(session, settings.cassandra_keyspace)
+            live = LiveReadModels(session, settings.cassandra_keyspace)
+            gateway_run(settings, live, live, live)
         finally:
             cluster.shutdown()
         return 0
