@@ -86,13 +86,13 @@ def run_replay(
         ensure_pointer_table(session, home)
         _check_fresh(session, home, keyspace)
         ensure_schema(session, keyspace)
-        result = ReplayResult(keyspace, _log_ends(settings))
+        result = ReplayResult(keyspace, log_ends(settings))
         ours = dataclasses.replace(
             settings,
             cassandra_keyspace=keyspace,
             projection_group=f"{settings.projection_group}-replay-{keyspace}",
         )
-        result.counts = _fold_to_ends(ours, result.end_offsets, max_seconds, report)
+        result.counts = fold_to_ends(ours, result.end_offsets, max_seconds, report)
         store = AvailabilityStore(session, keyspace)
         result.stored_offsets = store.load_offsets()
         result.rows_by_table = {t: _count_rows(session, keyspace, t) for t in TABLES}
@@ -128,7 +128,7 @@ def _check_fresh(session: Session, home: str, keyspace: str) -> None:
         raise ReplayRefused(f"{keyspace} already has tables; drop it or pick another")
 
 
-def _log_ends(settings: Settings) -> dict[int, int]:
+def log_ends(settings: Settings) -> dict[int, int]:
     """The end offset of every partition of the events topic, now."""
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "replay-ends"}
@@ -139,7 +139,7 @@ def _log_ends(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
-def _fold_to_ends(
+def fold_to_ends(
     settings: Settings, ends: dict[int, int], max_seconds: float, report: IO[str]
 ) -> WorkerCounts:
     """Run a worker until its stored offsets reach ``ends``; print progress."""

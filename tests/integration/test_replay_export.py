@@ -29,9 +29,13 @@ from projections.export_command import run_export
 from projections.replay_command import ReplayRefused, run_replay
 from projections.schema import READ_MODEL_TABLES
 from tests.fakes.sale_log import sale_log
-from tests.integration.support import ROOT, settings_env
+from tests.integration.support import (
+    ROOT,
+    fold_to_end,
+    settings_env,
+    wait_until_committed,
+)
 from tests.integration.test_projection_worker import (
-    fold_until_idle,
     produce,
     session,
     settings,
@@ -65,7 +69,8 @@ def test_replay_gives_the_rows_of_the_live_projection_when_it_reads_the_whole_lo
     settings: Settings, session: Session, rebuilt: str
 ) -> None:
     produce(settings, [events for _, events in SALE])
-    fold_until_idle(settings)
+    wait_until_committed(settings, [key for key, _ in SALE])
+    fold_to_end(settings)
     report = io.StringIO()
 
     result = run_replay(settings, rebuilt, switch=True, report=report)
@@ -96,15 +101,16 @@ def test_a_worker_killed_mid_batch_ends_identical_when_restarted(
 ) -> None:
     big = sale_log(seed=11, steps=6000, sections=6)
     produce(settings, [events for _, events in big])
+    wait_until_committed(settings, [key for key, _ in big])
     worker = _start_worker(settings, tmp_path / "worker.log")
     _wait_for_some_progress(session, settings.cassandra_keyspace)
 
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
-    restarted = fold_until_idle(settings)
+    restarted = fold_to_end(settings)
 
     run_replay(settings, rebuilt, report=io.StringIO())
-    assert 0 < restarted.counts.records < len(big)  # it resumed, not restarted
+    assert 0 < restarted.records < len(big)  # it resumed, not restarted
     assert table_rows(session, settings.cassandra_keyspace) == table_rows(
         session, rebuilt
     )
@@ -114,6 +120,7 @@ def test_export_counts_equal_the_log_when_exporting_everything(
     settings: Settings, tmp_path: Path
 ) -> None:
     produce(settings, [events for _, events in SALE])
+    wait_until_committed(settings, [key for key, _ in SALE])
     out = tmp_path / "all.jsonl"
 
     counts = run_export(settings, ExportFilter(), "jsonl", str(out), io.StringIO())
@@ -131,6 +138,7 @@ def test_export_counts_equal_the_log_when_a_slice_is_exported_as_csv(
     settings: Settings, tmp_path: Path
 ) -> None:
     produce(settings, [events for _, events in SALE])
+    wait_until_committed(settings, [key for key, _ in SALE])
     wanted = ExportFilter(
         show_id="show-1", section_id="S1", types=frozenset({"HoldPlaced"})
     )
