@@ -2,12 +2,12 @@
 
 One request per row costs the driver about as much CPU as Cassandra spends on the
 write, and a worker that waited for each was held to a few thousand rows a
-second. Rows are sorted by partition key and cut into unlogged batches of at
-most ``ROWS_PER_BATCH``: the rows of one partition (the seats of a section) mostly
-share a batch, which Cassandra applies as one mutation; rows of one-row
-partitions (holds, orders) are packed together, which saves round trips. The
-batches then run ``BATCH_CONCURRENCY`` at a time. Each statement keeps its own
-``USING TIMESTAMP``, so batching changes no outcome, only the cost.
+second. Rows are grouped by partition key into unlogged batches: the rows of one
+partition (the seats of a section) share a batch, which Cassandra applies as one
+mutation; rows of one-row partitions (holds, orders) are packed together, which
+saves round trips. The batches then run ``BATCH_CONCURRENCY`` at a time. Each
+statement keeps its own ``USING TIMESTAMP``, so batching changes no outcome, only
+the cost.
 
 An unlogged batch is not atomic across partitions; nothing here needs it to be:
 a failed call is repeated whole, and every write is idempotent.
@@ -25,7 +25,11 @@ from cassandra.query import BatchStatement, BatchType
 from projections.cql import CASSANDRA_ERRORS, infrastructure_error
 
 ROWS_PER_BATCH: Final = 20
-"""Statements per batch: small rows stay under Cassandra's 5 KiB batch warning."""
+"""Most rows of different partitions packed into one batch."""
+PARTITION_ROWS_PER_BATCH: Final = 250
+"""Most rows of one partition in one batch (Cassandra applies it as one mutation)."""
+BATCH_BYTES: Final = 24 * 1024
+"""Most bound bytes (estimated) per batch: below Cassandra's 50 KiB refusal."""
 BATCH_CONCURRENCY: Final = 32
 
 # TODO(limit): batches that pack several partitions go through one coordinator,
@@ -37,15 +41,62 @@ BATCH_CONCURRENCY: Final = 32
 def batches_of(
     statement: Any, rows: Sequence[tuple[Hashable, tuple[Any, ...]]]
 ) -> list[BatchStatement]:
-    """Unlogged batches of ``(partition key, bind values)``, partitions together."""
-    ordered = sorted(rows, key=lambda row: repr(row[0]))
-    batches: list[BatchStatement] = []
-    for start in range(0, len(ordered), ROWS_PER_BATCH):
+    """Unlogged batches of ``(partition key, bind values)``.
+
+    Rows of one partition share batches of up to ``PARTITION_ROWS_PER_BATCH``;
+    partitions with one row are packed ``ROWS_PER_BATCH`` to a batch; no batch
+    holds more than about ``BATCH_BYTES``.
+    """
+    by_partition: dict[Hashable, list[tuple[Any, ...]]] = {}
+    for key, params in rows:
+        by_partition.setdefault(key, []).append(params)
+    chunks: list[list[tuple[Any, ...]]] = []
+    singles: list[tuple[Any, ...]] = []
+    for group in by_partition.values():
+        if len(group) == 1:
+            singles.extend(group)
+        else:
+            chunks.extend(_chunks(group, PARTITION_ROWS_PER_BATCH))
+    chunks.extend(_chunks(singles, ROWS_PER_BATCH))
+    batches = []
+    for chunk in chunks:
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for _, params in ordered[start : start + ROWS_PER_BATCH]:
+        for params in chunk:
             batch.add(statement, params)
         batches.append(batch)
     return batches
+
+
+def _chunks(
+    rows: Sequence[tuple[Any, ...]], most_rows: int
+) -> list[list[tuple[Any, ...]]]:
+    """Consecutive chunks of at most ``most_rows`` rows and about BATCH_BYTES."""
+    chunks: list[list[tuple[Any, ...]]] = []
+    chunk: list[tuple[Any, ...]] = []
+    size = 0
+    for params in rows:
+        row_size = _estimated_bytes(params)
+        if chunk and (len(chunk) >= most_rows or size + row_size > BATCH_BYTES):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(params)
+        size += row_size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def _estimated_bytes(params: tuple[Any, ...]) -> int:
+    """Rough serialised size of bind values: strings by length, the rest 8 B."""
+    total = 0
+    for value in params:
+        if isinstance(value, str):
+            total += len(value) + 4
+        elif isinstance(value, list):
+            total += sum(len(item) + 4 for item in value) + 4
+        else:
+            total += 8
+    return total
 
 
 def write_rows(
@@ -58,9 +109,15 @@ def write_rows(
 
     Raises ``InfrastructureError`` if any batch failed; the caller repeats all.
     """
-    if not rows:
+    return write_batches(session, batches_of(statement, rows), what)
+
+
+def write_batches(
+    session: Session, batches: Sequence[BatchStatement], what: str
+) -> int:
+    """Run batches concurrently; return once all are acknowledged (their number)."""
+    if not batches:
         return 0
-    batches = batches_of(statement, rows)
     try:
         execute_concurrent(
             session,

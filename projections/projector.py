@@ -45,6 +45,16 @@ class ProjectionStore(Protocol):
 
     def save_orders(self, orders: Iterable[OrderView]) -> None: ...
 
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        """Write the changes of every table; the store may do it in one round."""
+        ...
+
     def save_progress(self, progress: Mapping[int, PartitionProgress]) -> None: ...
 
 
@@ -167,10 +177,7 @@ class Projector:
         orders = self._orders.changes()
         progress = {p: self._progress[p] for p in self._unsaved}
         try:
-            self.store.save_rows(rows)
-            self.store.save_holds(holds)
-            self.store.save_seats(seats)
-            self.store.save_orders(orders)
+            self.store.save_all(rows, holds, seats, orders)
             self.store.save_progress(progress)
         except Exception:
             self.counts.saves_failed += 1

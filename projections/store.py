@@ -23,7 +23,7 @@ from cassandra.query import UNSET_VALUE
 
 from infra.settings import Settings
 from projections.availability import SectionAvailability
-from projections.batch_writes import write_rows
+from projections.batch_writes import batches_of, write_batches
 from projections.cql import connect, epoch_ms
 from projections.hold_reader import HOLD_COLUMNS
 from projections.holds import HoldView
@@ -117,26 +117,53 @@ class AvailabilityStore:
 
     def save_rows(self, rows: Iterable[SectionAvailability]) -> None:
         """Write rows concurrently; returns once every write is acknowledged."""
-        params = [(r.show_id, _row_params(r)) for r in rows]
-        write_rows(self._session, self._upsert_row, params, "availability")
+        self.save_all(rows, (), (), ())
 
     def save_holds(self, changes: Iterable[HoldView]) -> None:
         """Write hold changes, leaving alone the columns a change does not say."""
-        params = [(c.hold_id, _hold_params(c)) for c in changes]
-        write_rows(self._session, self._upsert_hold, params, "holds")
+        self.save_all((), changes, (), ())
 
     def save_seats(self, changes: Iterable[SeatView]) -> None:
         """Write seat rows, batched by section (one Cassandra partition)."""
-        params = [((c.show_id, c.section_id), _seat_params(c)) for c in changes]
-        write_rows(self._session, self._upsert_seat, params, "seats")
+        self.save_all((), (), changes, ())
 
     def save_orders(self, orders: Iterable[OrderView]) -> None:
-        """Write each order by id, then by buyer."""
-        both = [(o, _order_params(o)) for o in orders]
-        by_id = [(o.order_id, params) for o, params in both]
-        write_rows(self._session, self._upsert_order, by_id, "orders")
-        by_buyer = [(o.buyer_id, params) for o, params in both]
-        write_rows(self._session, self._upsert_buyer_order, by_buyer, "buyer orders")
+        """Write each order by id and by buyer."""
+        self.save_all((), (), (), orders)
+
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        """Write the changes of every table at once; return when all are stored.
+
+        One round of concurrent batches, not one per table: a save waits for
+        its slowest batch once.
+        """
+        orders = list(orders)
+        order_params = [_order_params(o) for o in orders]
+        batches = [
+            *batches_of(self._upsert_row, [(r.show_id, _row_params(r)) for r in rows]),
+            *batches_of(
+                self._upsert_hold, [(c.hold_id, _hold_params(c)) for c in holds]
+            ),
+            *batches_of(
+                self._upsert_seat,
+                [((c.show_id, c.section_id), _seat_params(c)) for c in seats],
+            ),
+            *batches_of(
+                self._upsert_order,
+                [(o.order_id, p) for o, p in zip(orders, order_params, strict=True)],
+            ),
+            *batches_of(
+                self._upsert_buyer_order,
+                [(o.buyer_id, p) for o, p in zip(orders, order_params, strict=True)],
+            ),
+        ]
+        write_batches(self._session, batches, "read-model")
 
     def load_progress(self) -> dict[int, PartitionProgress]:
         """Progress per partition, as last saved."""

@@ -61,6 +61,18 @@ class CassandraLikeStore:
             key = (o.buyer_id, o.order_id)
             self._write("buyer_orders", key, o, o.log_offset, o.log_index)
 
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        self.save_rows(rows)
+        self.save_holds(holds)
+        self.save_seats(seats)
+        self.save_orders(orders)
+
     def save_progress(self, progress: Mapping[int, PartitionProgress]) -> None:
         self.progress.update(progress)
 

@@ -72,6 +72,18 @@ class FakeStore:
     def save_orders(self, orders: Iterable[OrderView]) -> None:
         self.orders.update({order.order_id: order for order in orders})
 
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        self.save_rows(rows)
+        self.save_holds(holds)
+        self.save_seats(seats)
+        self.save_orders(orders)
+
     def save_progress(self, progress: Mapping[int, PartitionProgress]) -> None:
         self.progress.update(progress)
 
