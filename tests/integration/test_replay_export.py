@@ -23,7 +23,7 @@ import pytest
 from cassandra.cluster import Session
 
 from infra.settings import Settings
-from projections.active import active_keyspace
+from projections.active import POINTER_CHECK_SECONDS, active_keyspace
 from projections.export import ExportFilter
 from projections.export_command import run_export
 from projections.replay_command import ReplayRefused, run_replay
@@ -179,3 +179,51 @@ def _wait_for_some_progress(session: Session, keyspace: str) -> None:
             return
         time.sleep(0.05)
     pytest.fail("the projection worker saved no progress within 60 s")
+
+
+def test_the_live_worker_folds_into_the_new_keyspace_when_a_replay_switches(
+    settings: Settings, session: Session, rebuilt: str, tmp_path: Path
+) -> None:
+    first, later = SALE[: len(SALE) // 2], SALE[len(SALE) // 2 :]
+    produce(settings, [events for _, events in first])
+    wait_until_committed(settings, [key for key, _ in first])
+    worker = _start_worker(settings, tmp_path / "worker.log")
+    try:
+        _wait_for_rows(session, settings.cassandra_keyspace, "holds_by_id", 1)
+        run_replay(settings, rebuilt, switch=True, report=io.StringIO())
+        time.sleep(POINTER_CHECK_SECONDS + 2.0)  # the worker has seen the switch
+        home_holds = _count(session, settings.cassandra_keyspace, "holds_by_id")
+
+        produce(settings, [events for _, events in later])
+        all_holds = len({_hold_id(e) for e in SALE_EVENTS if _hold_id(e) is not None})
+        _wait_for_rows(session, rebuilt, "holds_by_id", all_holds)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+
+    assert _count(session, rebuilt, "holds_by_id") == all_holds
+    assert _count(session, settings.cassandra_keyspace, "holds_by_id") == home_holds
+    assert home_holds < all_holds
+
+
+def _hold_id(event: Any) -> str | None:
+    if type(event).__name__ == "HoldRejected":
+        return str(event.command_id)
+    return getattr(event, "hold_id", None)
+
+
+def _count(session: Session, keyspace: str, table: str) -> int:
+    return int(session.execute(f"SELECT COUNT(*) FROM {keyspace}.{table}").one()[0])
+
+
+def _wait_for_rows(session: Session, keyspace: str, table: str, rows: int) -> None:
+    """Wait until a table of a keyspace has at least ``rows`` rows."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if _count(session, keyspace, table) >= rows:
+                return
+        except Exception:  # the worker creates the table; not there yet
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{keyspace}.{table} did not reach {rows} rows within 60 s")
