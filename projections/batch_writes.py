@@ -32,6 +32,14 @@ BATCH_BYTES: Final = 24 * 1024
 """Most bound bytes (estimated) per batch: below Cassandra's 50 KiB refusal."""
 BATCH_CONCURRENCY: Final = 32
 
+# TODO(limit): one worker applies about 6,500-8,400 events/s on the 2-core dev box
+# (bench/projection_throughput.py), short of 20,000. Per event it spends ~21 us
+# decoding and folding and ~30 us of driver CPU per row written (~2.2 rows per
+# event), and Cassandra ~60 us per one-row partition on the same cores. Next
+# steps when the projection lags a sale: fold batch N+1 while batch N's writes
+# are in flight (offsets still saved after both), one UPDATE ... seat_id IN ?
+# per event for seats, and more workers (they scale with the topic's partitions).
+
 # TODO(limit): batches that pack several partitions go through one coordinator,
 # which forwards each row to its replicas. On one node that is free; on a cluster
 # of many nodes, group rows by token range (the driver's token map) when
