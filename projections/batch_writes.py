@@ -37,8 +37,8 @@ BATCH_CONCURRENCY: Final = 32
 # decoding and folding and ~30 us of driver CPU per row written (~2.2 rows per
 # event), and Cassandra ~60 us per one-row partition on the same cores. Next
 # steps when the projection lags a sale: fold batch N+1 while batch N's writes
-# are in flight (offsets still saved after both), one UPDATE ... seat_id IN ?
-# per event for seats, and more workers (they scale with the topic's partitions).
+# are in flight (offsets still saved after both), and more workers (they scale
+# with the topic's partitions).
 
 # TODO(limit): batches that pack several partitions go through one coordinator,
 # which forwards each row to its replicas. On one node that is free; on a cluster

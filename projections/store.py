@@ -81,9 +81,12 @@ class AvailabilityStore:
             f"INSERT INTO {ks}.holds_by_id ({HOLD_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
-        self._upsert_seat = session.prepare(
-            f"INSERT INTO {ks}.seats_by_section ({SEAT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        # One statement sets every seat an event changed the same way.
+        self._update_seats = session.prepare(
+            f"UPDATE {ks}.seats_by_section USING TIMESTAMP ? SET status = ?, "
+            "hold_id = ?, order_id = ?, log_partition = ?, log_offset = ?, "
+            "log_index = ?, updated_at = ? "
+            "WHERE show_id = ? AND section_id = ? AND seat_id IN ?"
         )
         self._upsert_order = session.prepare(
             f"INSERT INTO {ks}.orders_by_id ({ORDER_COLUMNS}) "
@@ -150,10 +153,7 @@ class AvailabilityStore:
             *batches_of(
                 self._upsert_hold, [(c.hold_id, _hold_params(c)) for c in holds]
             ),
-            *batches_of(
-                self._upsert_seat,
-                [((c.show_id, c.section_id), _seat_params(c)) for c in seats],
-            ),
+            *batches_of(self._update_seats, _seat_updates(seats)),
             *batches_of(
                 self._upsert_order,
                 [(o.order_id, p) for o, p in zip(orders, order_params, strict=True)],
@@ -259,21 +259,33 @@ ORDER_COLUMNS: Final = (
 )
 
 
-def _seat_params(change: SeatView) -> tuple[object, ...]:
-    """Bind values of one seat row (the whole row), its write timestamp last."""
-    return (
-        change.show_id,
-        change.section_id,
-        change.seat_id,
-        change.status.value,
-        change.hold_id,
-        change.order_id,
-        change.log_partition,
-        change.log_offset,
-        change.log_index,
-        change.updated_at_ms,
-        write_timestamp(change.log_offset, change.log_index),
-    )
+def _seat_updates(
+    changes: Iterable[SeatView],
+) -> list[tuple[tuple[str, str], tuple[object, ...]]]:
+    """Bind values of seat updates: one per section and identical change.
+
+    Seats changed by one event (same position, status, hold and order) share an
+    update with ``seat_id IN ?``; the timestamp comes first in an UPDATE.
+    """
+    groups: dict[tuple[object, ...], list[str]] = {}
+    for c in changes:
+        same = (
+            write_timestamp(c.log_offset, c.log_index),
+            c.status.value,
+            c.hold_id,
+            c.order_id,
+            c.log_partition,
+            c.log_offset,
+            c.log_index,
+            c.updated_at_ms,
+            c.show_id,
+            c.section_id,
+        )
+        groups.setdefault(same, []).append(c.seat_id)
+    return [
+        ((str(same[8]), str(same[9])), (*same, seat_ids))
+        for same, seat_ids in groups.items()
+    ]
 
 
 def _order_params(order: OrderView) -> tuple[object, ...]:
