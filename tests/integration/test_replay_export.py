@@ -227,3 +227,44 @@ def _wait_for_rows(session: Session, keyspace: str, table: str, rows: int) -> No
             pass
         time.sleep(0.2)
     pytest.fail(f"{keyspace}.{table} did not reach {rows} rows within 60 s")
+
+
+def test_the_cli_exports_and_replays_with_counts_when_run_as_commands(
+    settings: Settings, session: Session, rebuilt: str, tmp_path: Path
+) -> None:
+    produce(settings, [events for _, events in SALE])
+    wait_until_committed(settings, [key for key, _ in SALE])
+    out = tmp_path / "sold.csv"
+    sold = sum(type(e).__name__ == "TicketsSold" for e in SALE_EVENTS)
+
+    export = _cli(
+        settings,
+        "export",
+        "--type",
+        "TicketsSold",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+    )
+    replay = _cli(settings, "replay", "--keyspace", rebuilt)
+
+    assert export.returncode == 0, export.stderr
+    assert f"events written: {sold}" in export.stderr
+    assert f"  TicketsSold: {sold}" in export.stderr
+    assert len(out.read_text().splitlines()) == sold + 1
+    assert replay.returncode == 0, replay.stderr
+    assert "complete: yes" in replay.stderr
+    assert f"rows in orders_by_id: {sold}" in replay.stderr
+    assert "switched: no" in replay.stderr
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        cwd=ROOT,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
