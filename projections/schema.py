@@ -17,6 +17,8 @@ from typing import Final
 
 from cassandra.cluster import Session
 
+from commands.errors import TicketingError
+
 AVAILABILITY_TABLE: Final = "availability_by_show"
 HOLDS_TABLE: Final = "holds_by_id"
 SEATS_TABLE: Final = "seats_by_section"
@@ -63,6 +65,8 @@ CREATE TABLE IF NOT EXISTS {ks}.availability_by_show (
 )"""
 
 # status: held | payment_pending | sold | released | expired | rejected.
+# Lists are frozen: one cell, so a write repeated at the same USING TIMESTAMP
+# leaves one copy. A non-frozen list appends its elements again on every replay.
 _HOLDS_CQL: Final = """
 CREATE TABLE IF NOT EXISTS {ks}.holds_by_id (
     hold_id text,
@@ -70,7 +74,7 @@ CREATE TABLE IF NOT EXISTS {ks}.holds_by_id (
     section_id text,
     buyer_id text,
     status text,
-    seat_ids list<text>,
+    seat_ids frozen<list<text>>,
     quantity int,
     expires_at timestamp,
     reason text,
@@ -102,9 +106,9 @@ _ORDER_COLUMNS: Final = """
     hold_id text,
     show_id text,
     section_id text,
-    seat_ids list<text>,
+    seat_ids frozen<list<text>>,
     quantity int,
-    ticket_ids list<text>,
+    ticket_ids frozen<list<text>>,
     sold_at timestamp,
     log_partition int,
     log_offset bigint,
@@ -183,6 +187,30 @@ def ensure_pointer_table(session: Session, home_keyspace: str) -> None:
     ks = checked_keyspace(home_keyspace)
     for statement in (_KEYSPACE_CQL, _POINTER_CQL):
         session.execute(statement.format(ks=ks))
+
+
+class OutdatedReadModelError(TicketingError):
+    """A keyspace made by an older version that this one cannot fold into."""
+
+
+def check_replayable(session: Session, keyspace: str) -> None:
+    """Refuse a keyspace whose list columns would grow on replay (older version).
+
+    ``holds_by_id.seat_ids`` was first a non-frozen list, whose elements a
+    redelivered write appends again; its type cannot be altered, so such a
+    keyspace must be rebuilt (``ticketing replay --keyspace NEW --switch``).
+    """
+    ks = checked_keyspace(keyspace)
+    found = session.execute(
+        "SELECT type FROM system_schema.columns WHERE keyspace_name = %s "
+        "AND table_name = %s AND column_name = 'seat_ids'",
+        (ks, HOLDS_TABLE),
+    ).one()
+    if found is not None and not str(found.type).startswith("frozen"):
+        raise OutdatedReadModelError(
+            f"{ks}.{HOLDS_TABLE}.seat_ids is a non-frozen list that replays grow; "
+            "rebuild with: ticketing replay --keyspace <new> --switch"
+        )
 
 
 def _add_missing_columns(session: Session, ks: str) -> None:

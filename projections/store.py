@@ -35,7 +35,7 @@ from projections.reader import (
     infrastructure_error,
     row_from_cql,
 )
-from projections.schema import checked_keyspace, ensure_schema
+from projections.schema import check_replayable, checked_keyspace, ensure_schema
 from projections.seats import SeatView
 
 WRITE_CONCURRENCY: Final = 64
@@ -224,10 +224,14 @@ def open_store(settings: Settings) -> tuple[Cluster, AvailabilityStore]:
     cluster, session = connect(settings)
     try:
         ensure_schema(session, settings.cassandra_keyspace)
+        check_replayable(session, settings.cassandra_keyspace)
         return cluster, AvailabilityStore(session, settings.cassandra_keyspace)
     except CASSANDRA_ERRORS as exc:
         cluster.shutdown()
         raise infrastructure_error("prepare the read models", exc) from exc
+    except BaseException:
+        cluster.shutdown()
+        raise
 
 
 def _row_params(row: SectionAvailability) -> tuple[object, ...]:

@@ -9,8 +9,9 @@ from cassandra.cluster import Session
 
 from infra.settings import Settings
 from projections.holds import HoldStatus, HoldView
+from projections.schema import OutdatedReadModelError
 from projections.seats import SeatStatus, SeatView
-from projections.store import AvailabilityStore
+from projections.store import AvailabilityStore, open_store
 from tests.integration.test_projection_worker import session, settings
 
 pytestmark = pytest.mark.integration
@@ -55,3 +56,23 @@ def test_an_older_hold_change_fills_only_columns_newer_ones_left_unset(
         ".holds_by_id WHERE hold_id = 'h1'"
     ).one()
     assert (row.status, row.buyer_id, row.log_offset) == ("expired", "b1", 5)
+
+
+def test_a_keyspace_with_growing_lists_is_refused_when_the_worker_opens_it(
+    settings: Settings, session: Session
+) -> None:
+    old = f"{settings.cassandra_keyspace}_old"
+    session.execute(
+        f"CREATE KEYSPACE {old} WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    try:
+        session.execute(
+            f"CREATE TABLE {old}.holds_by_id (hold_id text PRIMARY KEY, "
+            "seat_ids list<text>)"
+        )
+
+        with pytest.raises(OutdatedReadModelError, match="ticketing replay"):
+            open_store(dataclasses.replace(settings, cassandra_keyspace=old))
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {old}")

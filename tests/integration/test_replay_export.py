@@ -28,6 +28,7 @@ from projections.export import ExportFilter
 from projections.export_command import run_export
 from projections.replay_command import ReplayRefused, run_replay
 from projections.schema import READ_MODEL_TABLES
+from projections.store import AvailabilityStore
 from tests.fakes.sale_log import sale_log
 from tests.integration.support import (
     ROOT,
@@ -268,3 +269,23 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
     )
+
+
+def test_redelivered_events_change_no_row_when_the_worker_is_rewound(
+    settings: Settings, session: Session
+) -> None:
+    produce(settings, [events for _, events in SALE])
+    wait_until_committed(settings, [key for key, _ in SALE])
+    fold_to_end(settings)
+    ks = settings.cassandra_keyspace
+    before = table_rows(session, ks)
+    stamps = f"SELECT seat_id, WRITETIME(status) FROM {ks}.seats_by_section"
+    stamps_before = sorted(tuple(row) for row in session.execute(stamps))
+    store = AvailabilityStore(session, ks)
+    store.save_offsets(dict.fromkeys(range(settings.command_partitions), 0))
+
+    again = fold_to_end(settings)
+
+    assert again.records == len(SALE)
+    assert table_rows(session, ks) == before
+    assert sorted(tuple(row) for row in session.execute(stamps)) == stamps_before
