@@ -59,6 +59,7 @@ from gateway.outcomes import OutcomeWaiter
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
 from gateway.queue import admit, issue_challenge, join, open_room, queue_status
+from gateway.read_views import ReadSideSource, add_read_routes
 from gateway.room import RoomConfig, Rooms, pumping
 from gateway.room_store import MemoryRoomStore, RoomStore
 from gateway.server import HANDLER_ARGS, serve_until_signalled
@@ -162,6 +163,7 @@ def run(
     availability: AvailabilitySource,
     holds: HoldSource,
     room_store: RoomStore,
+    read_side: ReadSideSource | None = None,
 ) -> None:
     """Serve the gateway with the real Kafka adapters until SIGINT or SIGTERM.
 
@@ -171,6 +173,8 @@ def run(
     bus = CommandBus(settings)
     waiter = OutcomeWaiter(settings)
     app = create_app(settings, bus, waiter, availability, holds, room_store=room_store)
+    if read_side is not None:  # seat maps and orders (gateway.read_views)
+        add_read_routes(app, read_side, settings.availability_cache_ttl_seconds)
 
     async def kafka_adapters(app: web.Application) -> AsyncIterator[None]:
         waiter.start(asyncio.get_running_loop())

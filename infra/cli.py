@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from commands.errors import TicketingError
 from infra.logs import configure as configure_logging
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
         "settings", help="every TICKETING_* setting: value in effect and default"
     )
 
+    _analyst_parsers(commands)
+
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
     onsale.add_argument("--buyers", type=int, default=6000)
     onsale.add_argument("--reserved-rows", type=int, default=20)
@@ -51,6 +54,61 @@ _PROVIDER_KNOBS = (
     "duplicate_webhooks",
 )
 """Behaviour of the simulated provider settable at start (``--decline-rate 0.1``)."""
+
+
+def _analyst_parsers(commands: Any) -> None:
+    """``replay`` and ``export``: rebuilding read models and slicing the log."""
+    replay = commands.add_parser(
+        "replay", help="rebuild the read models from offset zero into a new keyspace"
+    )
+    replay.add_argument("--keyspace", required=True, help="fresh keyspace to fill")
+    replay.add_argument(
+        "--switch", action="store_true", help="make it the live keyspace when done"
+    )
+    replay.add_argument("--max-seconds", type=float, default=3600.0)
+
+    export = commands.add_parser("export", help="write a slice of the event log")
+    export.add_argument("--show", help="only this show")
+    export.add_argument("--section", help="only this section")
+    export.add_argument(
+        "--type", action="append", default=[], help="event type; repeatable"
+    )
+    export.add_argument(
+        "--since", type=_time_ms, help="log time from (ISO 8601, included)"
+    )
+    export.add_argument(
+        "--until", type=_time_ms, help="log time to (ISO 8601, excluded)"
+    )
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--out", default="-", help="file, or - for standard output")
+
+
+def _time_ms(text: str) -> int:
+    """An ISO 8601 time as ms since the epoch; argparse reports a ValueError."""
+    from projections.export import parse_time_ms
+
+    return parse_time_ms(text)
+
+
+def _analyst(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``replay`` or ``export``; 1 if a replay did not reach the end."""
+    if args.command == "replay":
+        from projections.replay_command import run_replay
+
+        result = run_replay(settings, args.keyspace, args.switch, args.max_seconds)
+        return 0 if result.complete else 1
+    from projections.export import ExportFilter
+    from projections.export_command import run_export
+
+    wanted = ExportFilter(
+        show_id=args.show,
+        section_id=args.section,
+        types=frozenset(args.type),
+        since_ms=args.since,
+        until_ms=args.until,
+    )
+    run_export(settings, wanted, args.format, args.out)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +153,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.app import run as gateway_run
         from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema
         from infra.topics import ensure_topics
-        from projections.hold_reader import HoldReader
-        from projections.reader import AvailabilityReader, connect
+        from projections.live_readers import LiveReadModels
+        from projections.reader import connect
         from projections.schema import ensure_schema
 
         ensure_topics(settings)
@@ -105,11 +163,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             keyspace = settings.cassandra_keyspace
             ensure_schema(session, keyspace)
             ensure_room_schema(session, keyspace)
+            live = LiveReadModels(session, keyspace)
             gateway_run(
-                settings,
-                AvailabilityReader(session, keyspace),
-                HoldReader(session, keyspace),
-                CassandraRoomStore(session, keyspace),
+                settings, live, live, CassandraRoomStore(session, keyspace), live
             )
         finally:
             cluster.shutdown()
@@ -126,6 +182,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         behaviour = Behaviour().changed({k: getattr(args, k) for k in _PROVIDER_KNOBS})
         provider_run(settings, behaviour, args.seed)
         return 0
+    if args.command in ("replay", "export"):
+        return _analyst(args, settings)
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
         for name, value, default, description in settings.describe():
