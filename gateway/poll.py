@@ -45,6 +45,7 @@ from gateway.waiting_room import (
 
 STATUS_PATH: Final = re.compile(r"/v1/shows/([A-Za-z0-9_.-]{1,64})/waiting-room/status")
 """The status route's raw path; one with a query or a %-escape takes the router."""
+STATUS_SUFFIX: Final = "/waiting-room/status"
 STATUS_HEADERS: Final = {
     "Content-Type": "application/json",
     "Cache-Control": "private, no-cache",
@@ -158,12 +159,13 @@ def status_shortcut(rooms: Rooms) -> Shortcut:
         )
 
     def shortcut(request: web.Request) -> Awaitable[web.StreamResponse] | None:
-        if request.method != "GET":
+        # Cheapest test first: every other request pays for it.
+        path = request.raw_path
+        if not path.endswith(STATUS_SUFFIX) or request.method != "GET":
             return None
-        found = STATUS_PATH.fullmatch(request.raw_path)
-        if found is None or not found[1].strip("."):
+        found = STATUS_PATH.fullmatch(path)
+        if found is None:
             return None
-        show_id = found[1]
-        return problem_middleware(request, functools.partial(limited, show_id=show_id))
+        return problem_middleware(request, functools.partial(limited, show_id=found[1]))
 
     return shortcut
