@@ -24,12 +24,13 @@ from gateway.passes import VerifiedTickets
 from gateway.rate_limits import Limit, LocalBuckets
 from gateway.room_store import RoomStore
 from gateway.signing import Keyring
-from gateway.waiting_room import RoomState, advance, lag_aware_rate
+from gateway.waiting_room import RoomState, advance, lag_aware_rate, rank
 from infra.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 MAX_REMEMBERED_JOINS: Final = 1_000_000
+MAX_REMEMBERED_RANKS: Final = 200_000
 ACTIVE_SECONDS: Final = 300.0
 """How long after its last request an instance keeps pumping a show's room."""
 
@@ -114,6 +115,17 @@ class Rooms:
         self._touched: dict[str, float] = {}
         self._loading: dict[str, asyncio.Future[RoomState | None]] = {}
         self._joined: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._ranks: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def rank(self, show_id: str, ticket_id: str) -> float:
+        """A ticket's early rank (``waiting_room.rank``), remembered: an HMAC."""
+        seen = (show_id, ticket_id)
+        found = self._ranks.get(seen)
+        if found is None:
+            found = self._ranks[seen] = rank(self.config.secret, show_id, ticket_id)
+            if len(self._ranks) > MAX_REMEMBERED_RANKS:
+                self._ranks.popitem(last=False)
+        return found
 
     def now_ms(self) -> int:
         """Wall time in epoch milliseconds."""
