@@ -97,12 +97,14 @@ def problem_response(problem: HttpProblem, instance: str | None) -> web.Response
             {"field": e.field, "message": e.message} for e in problem.errors
         ]
     body.update(problem.extensions)
-    return web.Response(
+    response = web.Response(
         status=kind.status,
         body=orjson.dumps(body),
         content_type=PROBLEM_CONTENT_TYPE,
         headers=problem.headers,
     )
+    response["problem_type"] = kind.slug  # the reason label of shed requests
+    return response
 
 
 def _from_http_exception(exc: web.HTTPException) -> HttpProblem | None:

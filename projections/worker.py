@@ -36,6 +36,7 @@ from commands.errors import CodecError, InfrastructureError
 from infra.settings import Settings
 from infra.topics import events_topic
 from projections.batches import POLL_TIMEOUT_SECONDS, BatchCycle
+from projections.metrics import serve_worker_metrics
 from projections.projector import ProjectionStore, Projector, WorkerCounts
 from projections.retry import Backoff, Health
 from projections.store import open_store
@@ -224,6 +225,7 @@ class ProjectionWorker:
 def main(settings: Settings) -> int:
     """Run the worker until SIGTERM or SIGINT; 1 if Kafka failed for good."""
     worker = ProjectionWorker(settings)
+    serve_worker_metrics(worker, settings)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         worker.stop()
