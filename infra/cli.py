@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("projection", help="run the projection worker")
     commands.add_parser("gateway", help="run the HTTP gateway")
     commands.add_parser("payments", help="run the payments worker")
+    commands.add_parser("audit", help="check the log's invariants, serve metrics")
     provider = commands.add_parser("provider", help="run the simulated provider")
     for name in _PROVIDER_KNOBS:
         provider.add_argument("--" + name.replace("_", "-"), type=float, default=0.0)
@@ -119,6 +120,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         payments_run(settings)
         return 0
+    if args.command == "audit":
+        from infra.audit import run as audit_run
+
+        return audit_run(settings)
     if args.command == "provider":
         from infra.provider_sim import Behaviour
         from infra.provider_sim import run as provider_run
