@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 
 from gateway.breaker import BreakerState, GuardedSender
-from gateway.problems import Handler
+from gateway.problems import PROBLEM_TYPE, Handler
 from gateway.waiting_room import RoomState, newest_key, people_between
 from infra.metrics import LATENCY_BUCKETS_SECONDS
 
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from gateway.ports import CommandSender
     from gateway.room import Rooms
 
-PROBLEM_KEY: Final = "problem_type"
-"""Key under which ``problem_response`` leaves the slug on the response."""
 UNMATCHED_ROUTE: Final = "unmatched"
 SHED_STATUSES: Final = frozenset({429, 503})
 ETA_ERROR_BUCKETS: Final = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
@@ -107,7 +105,7 @@ async def metrics_middleware(
         status = 499  # the client went away before the answer
         raise
     else:
-        status, slug = response.status, response.get(PROBLEM_KEY)
+        status, slug = response.status, response.get(PROBLEM_TYPE)
         return response
     finally:
         _record(request, status, slug, time.perf_counter() - started)
