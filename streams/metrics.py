@@ -124,7 +124,8 @@ def record_batch(
     BATCH_DURATION.observe(time.perf_counter() - started)
     BATCH_RECORDS.observe(len(records))
     now = time.time()
-    ages = [now - r.message.timestamp for r in records if r.message.timestamp]
+    stamps = (getattr(r.message, "timestamp", None) for r in records)
+    ages = [now - stamp for stamp in stamps if stamp]
     for age in ages:
         COMMAND_AGE.observe(max(0.0, age))
     if ages:
