@@ -16,6 +16,7 @@
     GET  /problems/{slug}                                 what a problem type means
     POST /v1/payments/webhook                             a provider's webhook
     GET  /healthz                                         liveness
+    GET  /metrics                                         Prometheus metrics
 
 ``create_app`` takes its dependencies, so tests hand it fakes; ``run`` builds the
 Kafka adapters and serves until SIGINT or SIGTERM. Commands go through a circuit
@@ -56,6 +57,7 @@ from gateway.holds import get_hold, place_hold
 from gateway.http import body_response, json_response
 from gateway.lifecycle import checkout_hold, release_hold
 from gateway.load import LagMeter
+from gateway.metrics import get_metrics, metrics_middleware
 from gateway.outcomes import OutcomeWaiter
 from gateway.poll import queue_status, status_shortcut
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
@@ -91,7 +93,7 @@ def create_app(
     ``clock`` is the wall clock of the waiting room and the buckets (seconds).
     """
     app = web.Application(
-        middlewares=[problem_middleware, limit_middleware],
+        middlewares=[metrics_middleware, problem_middleware, limit_middleware],
         client_max_size=CLIENT_MAX_SIZE_BYTES,
         handler_args=HANDLER_ARGS,
     )
@@ -129,6 +131,7 @@ def create_app(
     app.router.add_post(f"{room}/admission", admit)
     app.router.add_get("/problems/{slug}", describe_problem)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", get_metrics)
     add_webhook_routes(app, settings)
     return app
 

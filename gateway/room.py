@@ -20,6 +20,7 @@ from typing import Final
 
 from commands.errors import InfrastructureError
 from gateway.load import LagMeter
+from gateway.metrics import observe_pump
 from gateway.passes import VerifiedTickets
 from gateway.rate_limits import Limit, LocalBuckets
 from gateway.room_store import RoomStore
@@ -135,6 +136,10 @@ class Rooms:
         """Wall time in epoch microseconds."""
         return int(self.clock() * 1_000_000)
 
+    def served(self) -> list[RoomState]:
+        """The rooms this instance keeps in memory (and pumps)."""
+        return list(self._rooms.values())
+
     async def get(self, show_id: str) -> RoomState | None:
         """The room from memory, else loaded once for all callers that wait."""
         self._touched[show_id] = self.clock()
@@ -180,6 +185,7 @@ class Rooms:
             return None
         advanced = advance(room, self.now_ms(), self.rate(room))
         if advanced != room and await self.store.save_mark(room, advanced):
+            observe_pump(room, advanced)
             room = advanced
         elif advanced != room:
             room = await self.store.load(show_id) or room

@@ -25,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("projection", help="run the projection worker")
     commands.add_parser("gateway", help="run the HTTP gateway")
     commands.add_parser("payments", help="run the payments worker")
+    commands.add_parser("audit", help="check the log's invariants, serve metrics")
+    capacity = commands.add_parser("capacity", help="size a peak from bench figures")
+    capacity.add_argument("--requests-per-second", type=float, default=2_000_000)
+    capacity.add_argument("--seats", type=int, default=70_000)
+    capacity.add_argument("--minutes", type=float, default=10.0)
+    capacity.add_argument("--places-per-hold", type=float, default=2.0)
+    capacity.add_argument("--attempts-per-hold", type=float, default=3.0)
+    capacity.add_argument("--commands-per-hold", type=float, default=3.0)
+    capacity.add_argument("--headroom", type=float, default=2.0)
     provider = commands.add_parser("provider", help="run the simulated provider")
     for name in _PROVIDER_KNOBS:
         provider.add_argument("--" + name.replace("_", "-"), type=float, default=0.0)
@@ -174,6 +183,24 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.payments.worker import run as payments_run
 
         payments_run(settings)
+        return 0
+    if args.command == "audit":
+        from infra.audit import run as audit_run
+
+        return audit_run(settings)
+    if args.command == "capacity":
+        from infra.capacity import Peak, load_figures, plan
+
+        peak = Peak(
+            args.requests_per_second,
+            args.seats,
+            args.minutes,
+            args.places_per_hold,
+            args.attempts_per_hold,
+            args.commands_per_hold,
+            args.headroom,
+        )
+        print("\n".join(plan(peak, load_figures())))
         return 0
     if args.command == "provider":
         from infra.provider_sim import Behaviour

@@ -18,6 +18,8 @@ from commands.errors import InfrastructureError
 from infra.settings import Settings
 from projections.active import POINTER_CHECK_SECONDS, active_keyspace
 from projections.cql import CASSANDRA_ERRORS, connect, infrastructure_error
+from projections.metrics import serve_worker_metrics
+from projections.projector import WorkerCounts
 from projections.retry import Backoff
 from projections.schema import ensure_pointer_table
 from projections.worker import ProjectionWorker
@@ -33,6 +35,8 @@ def run_live(settings: Settings) -> int:
     """
     stopping = threading.Event()
     current: list[ProjectionWorker] = []
+    counts = WorkerCounts()
+    serve_worker_metrics(lambda: current[0] if current else None, counts, settings)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -48,6 +52,7 @@ def run_live(settings: Settings) -> int:
         worker = ProjectionWorker(
             dataclasses.replace(settings, cassandra_keyspace=live)
         )
+        worker.counts = counts
         current[:] = [worker]
         watch = _PointerWatch(settings, live, worker)
         watch.start()

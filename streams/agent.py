@@ -39,6 +39,7 @@ from schemas.codec import (
     encode_events,
     event_headers,
 )
+from streams import metrics
 from streams.eos import CommitGate
 from streams.transactional import send_in_transaction
 
@@ -148,6 +149,7 @@ class InventoryWriter:
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         """Decide one batch of records, partition by partition, atomically."""
         self.gate.install()
+        started = time.perf_counter()
         async with self.gate.lock:
             if self.inventories is None:
                 self.inventories, self.applied = state_from_table(self.table.items())
@@ -168,6 +170,7 @@ class InventoryWriter:
             await asyncio.gather(*self._deliveries)
             for event in batch:
                 event.ack()
+        metrics.record_batch(batch, started, self.inventories)
 
     def _note_redeliveries(
         self,
@@ -203,6 +206,7 @@ class InventoryWriter:
             commands.extend(await self._decode_or_dead_letter(event, partition))
 
         decided = inventory.decide_all(commands)
+        metrics.record_decisions(commands, decided)
         self._persist(inventory, partition)
         self._persist_applied(partition, records[-1].message.offset)
         await self._send_events(decided, partition)
@@ -215,6 +219,7 @@ class InventoryWriter:
         try:
             return decode_commands(message.value, message.headers)
         except CodecError as exc:
+            metrics.DEAD_LETTERS.labels(exc.reason).inc()
             logger.warning(
                 "poison command sent to dead letters",
                 extra={
