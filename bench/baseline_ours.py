@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -105,10 +105,12 @@ class EventReader:
             for message in self._consumer.consume(1000, 0.1):
                 if message.error():
                     continue
-                for event in decode_events(message.value(), message.headers()):
-                    self._seen(event, time.perf_counter())
+                # confluent-kafka types headers loosely; ours are name -> bytes.
+                headers = cast(list[tuple[str, bytes]] | None, message.headers())
+                for event in decode_events(message.value(), headers):
+                    self._seen(event)
 
-    def _seen(self, event: object, _at: float) -> None:
+    def _seen(self, event: object) -> None:
         if isinstance(event, HoldPlaced) and event.section_id == SECTION:
             self.placed_quantity[event.hold_id] = event.quantity
         if not isinstance(event, Answer | SectionCreated | BuyerLimitSet):
@@ -149,7 +151,7 @@ class CommandSender:
             encode_commands([command]),
             key.encode(),
             partition=partition_for(key, self._partitions),
-            headers=command_headers(),
+            headers=cast(list[tuple[str, str | bytes | None]], command_headers()),
         )
 
     def close(self) -> None:
