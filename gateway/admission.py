@@ -118,3 +118,20 @@ def _token(request: web.Request, show_id: str, buyer_id: str) -> AdmissionToken:
     if token.buyer_id != buyer_id or token.device_id != device:
         raise HttpProblem("admission-not-yours", "another visitor's admission")
     return token
+
+
+def admitted_buyer(request: web.Request) -> str | None:
+    """The buyer of the request's admission token, if genuine, unexpired and
+    bound to the request's Device-Id; of any show (orders span shows)."""
+    text = request.headers.get("Admission-Token")
+    device = request.headers.get("Device-Id")
+    if text is None or device is None:
+        return None
+    rooms = request.app[ROOMS]
+    try:
+        token = read_token(
+            rooms.config.keyring, text, None, rooms.now_ms(), rooms.config.leeway_ms
+        )
+    except InvalidPass:
+        return None
+    return token.buyer_id if token.device_id == device else None

@@ -128,7 +128,7 @@ _TYPES: Final = (
         "unauthenticated",
         401,
         "Unauthenticated",
-        "The request does not say which buyer makes it.",
+        "The request carries no admission token of a visitor on this device.",
     ),
     ProblemType("not-found", 404, "Not found", "No resource at this address."),
     ProblemType(

@@ -19,7 +19,7 @@ from cassandra.cluster import Session
 
 from gateway.availability import AvailabilityCache
 from gateway.read_views import add_read_routes
-from gateway.testing import harness, serve
+from gateway.testing import admission_headers, harness, serve
 from infra.settings import Settings
 from projections.live_readers import LiveReadModels
 from projections.reader import AvailabilityReader
@@ -125,17 +125,24 @@ async def test_a_buyer_reads_their_orders_and_the_readers_follow_a_switch(
 
     try:
         async with serve(_app(live)) as client:
-            mine = await client.get("/v1/buyers/me/orders", headers={"Buyer-Id": buyer})
+            mine = await client.get(
+                "/v1/buyers/me/orders",
+                headers=admission_headers(sold[0].show_id, buyer),
+            )
             mine_body = orjson.loads(await mine.read())
             order_id = mine_body["orders"][0]["order_id"]
             one = await client.get(
-                f"/v1/orders/{order_id}", headers={"Buyer-Id": buyer}
+                f"/v1/orders/{order_id}",
+                headers=admission_headers(sold[0].show_id, buyer),
             )
             await asyncio.to_thread(
                 run_replay, settings, rebuilt, True, 120.0, io.StringIO()
             )
             clock[0] += 60.0
-            await client.get("/v1/buyers/me/orders", headers={"Buyer-Id": buyer})
+            await client.get(
+                "/v1/buyers/me/orders",
+                headers=admission_headers(sold[0].show_id, buyer),
+            )
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {rebuilt}")
 

@@ -9,62 +9,11 @@ from aiohttp import web
 
 from gateway.coalescing import CoalescingCache
 from gateway.read_views import add_read_routes
-from gateway.testing import harness, serve
-from projections.orders import OrderView
-from projections.seats import SeatStatus, SeatView
-from projections.side_readers import OrdersView, SeatMapView
+from gateway.testing import admission_headers, harness, serve
+from projections.seats import SeatStatus
+from tests.fakes.read_side import FakeReadSide, order, seat
 
 SEATS = "/v1/shows/s1/sections/A/seats"
-
-
-def seat(seat_id: str, status: SeatStatus, offset: int = 1) -> SeatView:
-    return SeatView("s1", "A", seat_id, status, 0, offset, 0, 1_700_000_000_000, "h1")
-
-
-def order(order_id: str, buyer: str) -> OrderView:
-    return OrderView(
-        order_id,
-        "h1",
-        "s1",
-        "A",
-        buyer,
-        ("A-1",),
-        1,
-        ("t1",),
-        1_700_000_000_000,
-        0,
-        3,
-        0,
-    )
-
-
-class FakeReadSide:
-    """Seat maps and orders from dicts; counts the seat map reads."""
-
-    def __init__(self) -> None:
-        self.seats: list[SeatView] = [
-            seat("A-2", SeatStatus.SOLD),
-            seat("A-1", SeatStatus.HELD),
-            seat("A-3", SeatStatus.WITHDRAWN),
-        ]
-        self.orders = {"o1": order("o1", "b1"), "o2": order("o2", "b2")}
-        self.lag_seconds: float | None = 0.25
-        self.seat_reads = 0
-        self.gate: asyncio.Event | None = None
-
-    async def seat_map(self, show_id: str, section_id: str) -> SeatMapView:
-        self.seat_reads += 1
-        if self.gate is not None:
-            await self.gate.wait()
-        as_of = max((s.updated_at_ms for s in self.seats), default=None)
-        return SeatMapView(list(self.seats), as_of, self.lag_seconds)
-
-    async def order(self, order_id: str) -> tuple[OrderView | None, float | None]:
-        return self.orders.get(order_id), self.lag_seconds
-
-    async def orders_of(self, buyer_id: str) -> OrdersView:
-        mine = [o for o in self.orders.values() if o.buyer_id == buyer_id]
-        return OrdersView(mine, self.lag_seconds)
 
 
 def app_with(side: FakeReadSide, ttl_seconds: float = 60.0) -> web.Application:
@@ -128,7 +77,9 @@ async def test_an_order_is_answered_privately_when_the_buyer_owns_it() -> None:
     side = FakeReadSide()
 
     async with serve(app_with(side)) as client:
-        response = await client.get("/v1/orders/o1", headers={"Buyer-Id": "b1"})
+        response = await client.get(
+            "/v1/orders/o1", headers=admission_headers("show-1", "b1")
+        )
         body = orjson.loads(await response.read())
 
     assert response.status == 200
@@ -143,7 +94,9 @@ async def test_another_buyers_order_is_not_found_when_asked_for() -> None:
     side = FakeReadSide()
 
     async with serve(app_with(side)) as client:
-        theirs = await client.get("/v1/orders/o2", headers={"Buyer-Id": "b1"})
+        theirs = await client.get(
+            "/v1/orders/o2", headers=admission_headers("show-1", "b1")
+        )
         theirs_body = orjson.loads(await theirs.read())
         anonymous = await client.get("/v1/orders/o1")
         anonymous_body = orjson.loads(await anonymous.read())
@@ -159,7 +112,9 @@ async def test_my_orders_are_only_mine_when_listed() -> None:
     side.orders["o0"] = order("o0", "b1")
 
     async with serve(app_with(side)) as client:
-        response = await client.get("/v1/buyers/me/orders", headers={"Buyer-Id": "b1"})
+        response = await client.get(
+            "/v1/buyers/me/orders", headers=admission_headers("show-1", "b1")
+        )
         body = orjson.loads(await response.read())
 
     assert [o["order_id"] for o in body["orders"]] == ["o0", "o1"]
@@ -184,3 +139,28 @@ async def test_a_failed_load_is_not_cached_when_the_next_request_comes() -> None
     assert isinstance(first[0], RuntimeError)
     assert (second, third) == ("A", "A")
     assert calls == ["a", "a"]
+
+
+async def test_orders_are_refused_to_a_named_buyer_or_a_token_not_theirs() -> None:
+    side = FakeReadSide()
+    stolen = admission_headers("show-1", "b1")
+
+    async with serve(app_with(side)) as client:
+        named = await client.get("/v1/buyers/me/orders", headers={"Buyer-Id": "b1"})
+        other_device = await client.get(
+            "/v1/orders/o1", headers={**stolen, "Device-Id": "another-device"}
+        )
+        forged = await client.get(
+            "/v1/orders/o1",
+            headers={**stolen, "Admission-Token": stolen["Admission-Token"][:-2]},
+        )
+        expired = await client.get(
+            "/v1/orders/o1",
+            headers=admission_headers("show-1", "b1", expires_at_ms=1_000),
+        )
+        answers = [
+            (r.status, orjson.loads(await r.read())["type"])
+            for r in (named, other_device, forged, expired)
+        ]
+
+    assert answers == [(401, "/problems/unauthenticated")] * 4

@@ -42,8 +42,10 @@ from commands.model import (
 )
 from gateway.fields import valid_id
 from gateway.problem_types import PROBLEM_TYPES
+from gateway.read_views import add_read_routes
 from gateway.server import ProblemAppRunner
-from gateway.testing import InMemoryCore, admission_headers, harness
+from gateway.testing import Harness, InMemoryCore, admission_headers, harness
+from tests.fakes.read_side import FakeReadSide
 
 DOCUMENT: Final = Path(__file__).parents[2] / "docs" / "openapi.yaml"
 METHODS: Final = {"get", "put", "post", "delete", "patch"}
@@ -51,6 +53,8 @@ EXAMPLE_SHOW: Final = "arena-2026-12-31"
 MAX_EXAMPLES: Final = int(os.environ.get("TICKETING_OPENAPI_MAX_EXAMPLES", "25"))
 """Per operation and phase; raise it by hand to hunt further than CI does."""
 ADMITTED_OPERATIONS: Final = {"placeHold", "checkoutHold"}
+BUYER_OPERATIONS: Final = {"getOrder", "listMyOrders"}
+"""Read with the admission token of buyer ``b1`` (the fake read side's)."""
 CHECKS: Final = [
     not_a_server_error,
     status_code_conformance,
@@ -82,8 +86,14 @@ def served_operations(app: web.Application) -> set[tuple[str, str]]:
     return found
 
 
+def with_read_side(gateway: Harness) -> Harness:
+    """The gateway as ``gateway.app.run`` serves it: with seat maps and orders."""
+    add_read_routes(gateway.app, FakeReadSide(), ttl_seconds=1.0)
+    return gateway
+
+
 def test_the_document_names_every_route_the_gateway_serves_and_no_other() -> None:
-    app = harness().app
+    app = with_read_side(harness()).app
 
     documented, served = documented_operations(), served_operations(app)
 
@@ -127,7 +137,7 @@ def gateway_url() -> Iterator[str]:
     """A gateway on a loopback port, served from its own thread and loop."""
     core = InMemoryCore()
     on_sale(core)
-    gateway = harness(core, reply_timeout_seconds=0.2)
+    gateway = with_read_side(harness(core, reply_timeout_seconds=0.2))
     gateway.availability.rows[EXAMPLE_SHOW] = [
         SectionRow("floor", "general_admission", 500, 480, 15, 5)
     ]
@@ -182,7 +192,12 @@ def admit(case: Any) -> None:
     """A genuine admission token on a valid hold or checkout, so it gets past
     the waiting room to the core (random tokens only ever meet the 401)."""
     meta = case.meta
-    if case.operation.definition.raw.get("operationId") not in ADMITTED_OPERATIONS:
+    operation = case.operation.definition.raw.get("operationId")
+    if operation in BUYER_OPERATIONS and meta is not None:
+        if meta.generation.mode is GenerationMode.POSITIVE:
+            case.headers.update(admission_headers("s1", "b1", "device-1"))
+        return
+    if operation not in ADMITTED_OPERATIONS:
         return
     if meta is None or meta.generation.mode is not GenerationMode.POSITIVE:
         return
