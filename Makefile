@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
+	infra/promtool.sh >/dev/null
 	$(BIN)/ticketing services up
 	$(BIN)/pytest -p no:cacheprovider
 

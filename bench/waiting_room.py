@@ -15,7 +15,11 @@ connections:
 - ``healthz``: GET /healthz, the floor aiohttp itself sets on this machine.
 
 The gateway serves on uvloop, as ``ticketing gateway`` does; ``BENCH_LOOP=asyncio``
-serves on the standard asyncio loop for comparison.
+serves on the standard asyncio loop for comparison. ``BENCH_RUNS=status,healthz``
+picks runs. To see where a poll's time goes, profile the gateway while a run
+goes: ``BENCH_PROFILE=py-spy`` records it with ``py-spy`` (``pip install
+py-spy``) during the first run and writes collapsed stacks to ``PROFILE_PATH`` (sampling
+slows the gateway, so that run's figures are not comparable).
 
 The gateway's CPU seconds during each run (from /proc) give requests per
 CPU-second, the per-core figure. Not a test: ``python -m bench.waiting_room``.
@@ -42,6 +46,7 @@ DURATION_SECONDS = 10
 CONNECTIONS = 64
 QUEUE_SHOW = "bench-queue"
 HOLD_SHOW = "bench-holds"
+PROFILE_PATH = Path(tempfile.gettempdir()) / "bench-waiting-room-profile.txt"
 
 
 def serve(port: int) -> None:
@@ -230,6 +235,28 @@ def run_wrk(port: int, script: str, pid: int) -> tuple[float, float, str]:
     return rate, total / used if used else float("nan"), note
 
 
+def profile(pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the gateway for most of a run, if BENCH_PROFILE asks."""
+    if os.environ.get("BENCH_PROFILE") != "py-spy":
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(DURATION_SECONDS - 2),
+            "--format",
+            "raw",
+            "--output",
+            str(PROFILE_PATH),
+            "--nonblocking",
+        ]
+    )
+
+
 def main() -> int:
     if shutil.which("wrk") is None:
         print("bench: needs wrk (apt-get install wrk)", file=sys.stderr)
@@ -259,13 +286,20 @@ def main() -> int:
             "holds": lua_holds(admitted),
             "healthz": 'request = function() return wrk.format("GET", "/healthz") end',
         }
+        chosen = os.environ.get("BENCH_RUNS")
+        if chosen:
+            runs = {name: runs[name] for name in chosen.split(",")}
         print(
             f"gateway pid {server.pid} ({os.environ.get('BENCH_LOOP', 'uvloop')} "
             f"loop), {CONNECTIONS} connections, {DURATION_SECONDS} s each, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
         )
-        for name, script in runs.items():
+        for index, (name, script) in enumerate(runs.items()):
+            profiler = profile(server.pid) if index == 0 else None
             rate, per_cpu, note = run_wrk(port, script, server.pid)
+            if profiler is not None:
+                profiler.wait(30)
+                print(f"profile of the {name} run: {PROFILE_PATH}")
             print(
                 f"{name:<11} {rate:>9.0f} req/s   {per_cpu:>9.0f} req per "
                 f"gateway CPU-second   {note}"

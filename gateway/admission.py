@@ -21,10 +21,11 @@ from typing import Final
 from aiohttp import web
 
 from gateway.deps import ROOMS
+from gateway.fields import valid_id
 from gateway.passes import AdmissionToken, ExpiredPass, WrongPass, read_token
 from gateway.problems import Handler, HttpProblem
-from gateway.queue import device_id, limit_device
 from gateway.rate_limits import Verdict
+from gateway.room import Rooms
 from gateway.signing import InvalidPass
 
 LIMITED_PREFIX: Final = "/v1/"
@@ -42,12 +43,29 @@ async def limit_middleware(
 ) -> web.StreamResponse:
     """A token from the client address's bucket for every API request."""
     if request.path.startswith(LIMITED_PREFIX):
-        rooms = request.app[ROOMS]
-        # TODO(limit): request.remote is the proxy's address behind a load
-        # balancer; trust X-Forwarded-For from known proxies when there is one.
-        verdict = rooms.ip_buckets.take(request.remote or "", rooms.now_us())
-        _limited(verdict, "from this address")
+        limit_address(request.app[ROOMS], request.remote)
     return await handler(request)
+
+
+def limit_address(rooms: Rooms, remote: str | None) -> None:
+    """A token from the client address's bucket, or 429 with Retry-After."""
+    # TODO(limit): request.remote is the proxy's address behind a load
+    # balancer; trust X-Forwarded-For from known proxies when there is one.
+    verdict = rooms.ip_buckets.take(remote or "", rooms.now_us())
+    _limited(verdict, "from this address")
+
+
+def device_id(request: web.Request) -> str:
+    """The visitor's Device-Id header, refused with 400 if absent or bad."""
+    found = request.headers.get("Device-Id")
+    if found is None or not valid_id(found):
+        raise HttpProblem("missing-device-id", "send a Device-Id header")
+    return found
+
+
+def limit_device(rooms: Rooms, device: str) -> None:
+    """A token from the device's bucket, or 429 with Retry-After."""
+    _limited(rooms.device_buckets.take(device, rooms.now_us()), "from this device")
 
 
 async def admit_command(
@@ -100,3 +118,20 @@ def _token(request: web.Request, show_id: str, buyer_id: str) -> AdmissionToken:
     if token.buyer_id != buyer_id or token.device_id != device:
         raise HttpProblem("admission-not-yours", "another visitor's admission")
     return token
+
+
+def admitted_buyer(request: web.Request) -> str | None:
+    """The buyer of the request's admission token, if genuine, unexpired and
+    bound to the request's Device-Id; of any show (orders span shows)."""
+    text = request.headers.get("Admission-Token")
+    device = request.headers.get("Device-Id")
+    if text is None or device is None:
+        return None
+    rooms = request.app[ROOMS]
+    try:
+        token = read_token(
+            rooms.config.keyring, text, None, rooms.now_ms(), rooms.config.leeway_ms
+        )
+    except InvalidPass:
+        return None
+    return token.buyer_id if token.device_id == device else None

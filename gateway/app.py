@@ -16,6 +16,7 @@
     GET  /problems/{slug}                                 what a problem type means
     POST /v1/payments/webhook                             a provider's webhook
     GET  /healthz                                         liveness
+    GET  /metrics                                         Prometheus metrics
 
 ``create_app`` takes its dependencies, so tests hand it fakes; ``run`` builds the
 Kafka adapters and serves until SIGINT or SIGTERM. Commands go through a circuit
@@ -48,6 +49,7 @@ from gateway.deps import (
     PARTITIONS,
     REPLY_TIMEOUT,
     ROOMS,
+    SHORTCUT,
     SHOW_SOURCE,
 )
 from gateway.fields import valid_id
@@ -55,10 +57,13 @@ from gateway.holds import get_hold, place_hold
 from gateway.http import body_response, json_response
 from gateway.lifecycle import checkout_hold, release_hold
 from gateway.load import LagMeter
+from gateway.metrics import get_metrics, metrics_middleware
 from gateway.outcomes import OutcomeWaiter
+from gateway.poll import queue_status, status_shortcut
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
-from gateway.queue import admit, issue_challenge, join, open_room, queue_status
+from gateway.queue import admit, issue_challenge, join, open_room
+from gateway.read_views import ReadSideSource, add_read_routes
 from gateway.room import RoomConfig, Rooms, pumping
 from gateway.room_store import MemoryRoomStore, RoomStore
 from gateway.server import HANDLER_ARGS, serve_until_signalled
@@ -88,7 +93,7 @@ def create_app(
     ``clock`` is the wall clock of the waiting room and the buckets (seconds).
     """
     app = web.Application(
-        middlewares=[problem_middleware, limit_middleware],
+        middlewares=[metrics_middleware, problem_middleware, limit_middleware],
         client_max_size=CLIENT_MAX_SIZE_BYTES,
         handler_args=HANDLER_ARGS,
     )
@@ -109,7 +114,9 @@ def create_app(
     )
     app[ROOMS] = rooms
     app.cleanup_ctx.append(lambda _: pumping(rooms))
-    # The status poll is the hottest route: first in the router's linear match.
+    # The status poll is the hottest route: the server answers it before the
+    # router (same answer), and it is first in the router's linear match.
+    app[SHORTCUT] = status_shortcut(rooms)
     room = "/v1/shows/{show_id}/waiting-room"
     app.router.add_get(f"{room}/status", queue_status)
     app.router.add_post("/v1/shows", create_show)
@@ -124,6 +131,7 @@ def create_app(
     app.router.add_post(f"{room}/admission", admit)
     app.router.add_get("/problems/{slug}", describe_problem)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", get_metrics)
     add_webhook_routes(app, settings)
     return app
 
@@ -162,6 +170,7 @@ def run(
     availability: AvailabilitySource,
     holds: HoldSource,
     room_store: RoomStore,
+    read_side: ReadSideSource | None = None,
 ) -> None:
     """Serve the gateway with the real Kafka adapters until SIGINT or SIGTERM.
 
@@ -171,6 +180,8 @@ def run(
     bus = CommandBus(settings)
     waiter = OutcomeWaiter(settings)
     app = create_app(settings, bus, waiter, availability, holds, room_store=room_store)
+    if read_side is not None:  # seat maps and orders (gateway.read_views)
+        add_read_routes(app, read_side, settings.availability_cache_ttl_seconds)
 
     async def kafka_adapters(app: web.Application) -> AsyncIterator[None]:
         waiter.start(asyncio.get_running_loop())

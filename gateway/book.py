@@ -77,6 +77,7 @@ class OutcomeBook:
         self._later: dict[str, list[Event]] = {}
         self._sent: OrderedDict[str, float] = OrderedDict()
         self._claims: dict[str, str] = {}
+        self._first_digests: OrderedDict[str, str] = OrderedDict()
         self._waiting: dict[str, list[tuple[asyncio.Future[list[Event]], Settled]]] = {}
 
     def expect(
@@ -131,7 +132,15 @@ class OutcomeBook:
         earlier = self._claims.get(command_id)
         if earlier is None:
             self._claims[command_id] = request_digest
+            if command_id not in self._first_digests:
+                self._first_digests[command_id] = request_digest
+                while len(self._first_digests) > self._capacity:
+                    self._first_digests.popitem(last=False)
         return earlier
+
+    def first_digest(self, command_id: str) -> str | None:
+        """The digest of the first request that claimed a command id here, if kept."""
+        return self._first_digests.get(command_id)
 
     def release(self, command_id: str) -> None:
         """End the claim on a command id."""

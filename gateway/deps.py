@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
@@ -20,3 +21,8 @@ REPLY_TIMEOUT: Final = web.AppKey("reply_timeout_seconds", float)
 PARTITIONS: Final = web.AppKey("command_partitions", int)
 ROOMS: Final = web.AppKey("rooms", Rooms)
 """The waiting rooms, buckets and passes of this instance."""
+
+Shortcut = Callable[[web.Request], Awaitable[web.StreamResponse] | None]
+"""A route served ahead of the router: an answer to await, or None to route."""
+SHORTCUT: Final[web.AppKey[Shortcut]] = web.AppKey("shortcut")
+"""The one route the server answers before the app's router (``gateway.poll``)."""

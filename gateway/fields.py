@@ -81,6 +81,8 @@ def int_in(
     if name not in obj and default is not None:
         return default
     value, (low, high) = obj.get(name), bounds
+    if type(value) is float and value.is_integer():
+        value = int(value)  # JSON has one kind of number: 2.0 is the integer 2
     if type(value) is not int or not low <= value <= high:
         errors.add(join(path, name), f"required integer from {low} to {high}")
         return None

@@ -80,10 +80,22 @@ async def place_hold(request: web.Request) -> web.Response:
 
 
 def refuse_if_claimed(outcomes: OutcomeSource, command_id: str, digest: str) -> None:
-    """Claim the command id, or refuse: 409 for the same request, 422 for another."""
+    """Claim the command id, or refuse: 409 for the same request at work, 422 for
+    another request with this key, at work or answered here before.
+
+    A refusal records nothing that tells requests apart (a refused hold has no
+    places), so the digest of the first request decides whether a retry is one.
+    """
+    # TODO(limit): only this instance's recent requests are remembered; another
+    # instance replays a refused hold's problem to a different request with the
+    # same key. Keep the digest in the holds read model if clients do that.
     earlier = outcomes.claim(command_id, digest)
     if earlier is None:
-        return
+        first = outcomes.first_digest(command_id)
+        if first is None or first == digest:
+            return
+        outcomes.release(command_id)
+        raise key_reused()
     if earlier != digest:
         raise key_reused()
     raise HttpProblem(

@@ -108,6 +108,10 @@ class OutcomeWaiter:
         """End the claim on a command id."""
         self.book.release(command_id)
 
+    def first_digest(self, command_id: str) -> str | None:
+        """The digest of the first request that claimed a command id here."""
+        return self.book.first_digest(command_id)
+
     def is_pending(self, command_id: str) -> bool:
         """Whether this instance sent the command lately and awaits its outcome."""
         return self.book.is_pending(command_id)

@@ -124,15 +124,17 @@ class VerifiedTickets:
 def read_token(
     keyring: Keyring,
     text: str,
-    show_id: str,
+    show_id: str | None,
     now_ms: int,
     leeway_ms: int,
 ) -> AdmissionToken:
-    """A genuine, unexpired admission token of this show; ``InvalidPass`` else."""
+    """A genuine, unexpired admission token of this show (``None``: of any show);
+    ``InvalidPass`` else."""
     token = AdmissionToken(
         **pass_fields(keyring.verify(text), TOKEN_KIND, AdmissionToken)
     )
-    check_pass(token.show_id, show_id, token.expires_at_ms, now_ms, leeway_ms)
+    wanted = token.show_id if show_id is None else show_id
+    check_pass(token.show_id, wanted, token.expires_at_ms, now_ms, leeway_ms)
     return token
 
 

@@ -38,6 +38,10 @@ class OutcomeSource(Protocol):
         """End the claim on a command id."""
         ...
 
+    def first_digest(self, command_id: str) -> str | None:
+        """The digest of the first request that claimed a command id, if known."""
+        ...
+
     def expect(
         self, command_id: str, is_settled: Settled | None = None
     ) -> asyncio.Future[list[Event]]:

@@ -118,6 +118,18 @@ _TYPES: Final = (
         "The webhook is not signed with the provider's secret, its signed time is "
         "outside the tolerance, or its body does not parse; nothing was applied.",
     ),
+    ProblemType(
+        "order-not-found",
+        404,
+        "Order not found",
+        "The buyer has no order with this id, or it is not projected yet.",
+    ),
+    ProblemType(
+        "unauthenticated",
+        401,
+        "Unauthenticated",
+        "The request carries no admission token of a visitor on this device.",
+    ),
     ProblemType("not-found", 404, "Not found", "No resource at this address."),
     ProblemType(
         "method-not-allowed",

@@ -76,6 +76,10 @@ class HttpProblem(Exception):
         self.extensions = dict(extensions or {})
 
 
+PROBLEM_TYPE: Final = web.ResponseKey("problem_type", str)
+"""The slug of the problem a response answers (read by ``gateway.metrics``)."""
+
+
 def rejection_problem(reason: RejectionReason, detail: str) -> HttpProblem:
     """The problem that answers a refusal of the core."""
     return HttpProblem(REJECTION_SLUGS[reason], detail)
@@ -97,12 +101,14 @@ def problem_response(problem: HttpProblem, instance: str | None) -> web.Response
             {"field": e.field, "message": e.message} for e in problem.errors
         ]
     body.update(problem.extensions)
-    return web.Response(
+    response = web.Response(
         status=kind.status,
         body=orjson.dumps(body),
         content_type=PROBLEM_CONTENT_TYPE,
         headers=problem.headers,
     )
+    response[PROBLEM_TYPE] = kind.slug  # the reason label of shed requests
+    return response
 
 
 def _from_http_exception(exc: web.HTTPException) -> HttpProblem | None:

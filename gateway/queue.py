@@ -8,35 +8,32 @@
     GET  /v1/shows/{show_id}/waiting-room/status     position, ETA, poll interval
     POST /v1/shows/{show_id}/waiting-room/admission  an admission token, once let in
 
-A visitor is a buyer on a device (``Device-Id`` header). Status polls are the hot
-path: they verify the ticket and read the instance's copy of the room, no I/O,
-and answer with a weak ETag (304 while nothing changed) and ``Retry-After``, the
-suggested poll interval.
+A visitor is a buyer on a device (``Device-Id`` header). The status poll, the
+hot path, lives in ``gateway.poll`` with what it shares with join and admission.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
+from gateway.admission import device_id, limit_device
 from gateway.deps import ROOMS
-from gateway.fields import Errors, valid_id
-from gateway.http import body_response, json_response, read_body, rfc3339_ms
+from gateway.fields import Errors
+from gateway.http import json_response, read_body, rfc3339_ms
 from gateway.inputs import path_ids, require_json
 from gateway.passes import (
     AdmissionToken,
     QueueTicket,
-    read_ticket,
     sign_ticket,
     sign_token,
     ticket_id_for,
     token_id_for,
 )
+from gateway.poll import queue_status, read_queue_ticket, ticket_status
 from gateway.pow import (
     Challenge,
     difficulty_bits,
@@ -48,38 +45,14 @@ from gateway.problems import HttpProblem
 from gateway.room import Rooms
 from gateway.signing import InvalidPass
 from gateway.validation import parse_buyer, parse_json
-from gateway.waiting_room import (
-    RoomState,
-    eta_seconds,
-    is_admitted,
-    join_slot,
-    poll_after_seconds,
-    position,
-    queue_key,
-)
+from gateway.waiting_room import RoomState, join_slot
 
 BODY_LIMIT_BYTES: Final = 4 * 1024
 CHALLENGE_TTL_MS: Final = 120_000
 JOIN_FIELDS: Final = {"buyer_id", "challenge", "solution"}
 ROOM_FIELDS: Final = {"opens_at", "admit_per_second"}
 
-
-def device_id(request: web.Request) -> str:
-    """The visitor's Device-Id header, refused with 400 if absent or bad."""
-    found = request.headers.get("Device-Id")
-    if found is None or not valid_id(found):
-        raise HttpProblem("missing-device-id", "send a Device-Id header")
-    return found
-
-
-def limit_device(rooms: Rooms, device: str) -> None:
-    """A token from the device's bucket, or 429 with Retry-After."""
-    verdict = rooms.device_buckets.take(device, rooms.now_us())
-    if not verdict.allowed:
-        retry = {"Retry-After": str(verdict.retry_after_seconds)}
-        raise HttpProblem(
-            "rate-limited", "too many requests from this device", headers=retry
-        )
+__all__ = ["admit", "issue_challenge", "join", "open_room", "queue_status"]
 
 
 async def _body(request: web.Request) -> Any:
@@ -192,7 +165,7 @@ async def join(request: web.Request) -> web.Response:
     body = {
         "queue_ticket": text,
         "status_url": f"/v1/shows/{show_id}/waiting-room/status",
-        **_status(rooms, room, ticket),
+        **ticket_status(rooms, room, ticket),
     }
     return json_response(body, status=201)
 
@@ -233,84 +206,16 @@ def _check_work(
     rooms.note_device_account(device, buyer_id)
 
 
-def _ticket(request: web.Request, rooms: Rooms, show_id: str) -> QueueTicket:
-    text = request.headers.get("Queue-Ticket")
-    if text is None:
-        raise HttpProblem("invalid-queue-ticket", "send the Queue-Ticket header")
-    config = rooms.config
-    try:
-        return read_ticket(
-            config.keyring,
-            text,
-            show_id,
-            rooms.now_ms(),
-            config.leeway_ms,
-            rooms.verified_tickets,
-        )
-    except InvalidPass as exc:
-        raise HttpProblem("invalid-queue-ticket", str(exc)) from exc
-
-
-def _status(rooms: Rooms, room: RoomState, ticket: QueueTicket) -> dict[str, Any]:
-    """Where the ticket stands: admitted, or position, ETA and poll interval."""
-    now_ms = rooms.now_ms()
-    key = queue_key(
-        rooms.config.secret,
-        room.show_id,
-        ticket.ticket_id,
-        ticket.joined_at_ms,
-        room.opens_at_ms,
-    )
-    if is_admitted(room, key):
-        return {
-            "state": "admitted",
-            "position": 0,
-            "eta_seconds": 0,
-            "poll_after_seconds": 0,
-        }
-    opened = now_ms >= room.opens_at_ms
-    ahead = position(room, key) if opened else None
-    eta = eta_seconds(room, ahead) if ahead is not None else None
-    return {
-        "state": "waiting" if opened else "before_opening",
-        "position": ahead,
-        "eta_seconds": eta,
-        "poll_after_seconds": poll_after_seconds(room, now_ms, eta or 0),
-        "opens_at": rfc3339_ms(room.opens_at_ms),
-    }
-
-
-async def queue_status(request: web.Request) -> web.StreamResponse:
-    """GET .../waiting-room/status: stateless; ETag and 304, Retry-After."""
-    (show_id,) = path_ids(request, "show_id")
-    rooms = request.app[ROOMS]
-    ticket = _ticket(request, rooms, show_id)
-    room = await _room(request, show_id)
-
-    status = _status(rooms, room, ticket)
-    body = orjson.dumps(status)
-    etag = f'W/"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
-    poll = status["poll_after_seconds"]
-    headers = {
-        "ETag": etag,
-        "Cache-Control": "private, no-cache",
-        "Retry-After": str(poll),
-    }
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    return body_response(body, headers=headers)
-
-
 async def admit(request: web.Request) -> web.Response:
     """POST .../waiting-room/admission: a ticket the mark passed gets a token."""
     (show_id,) = path_ids(request, "show_id")
     device = device_id(request)
     rooms = request.app[ROOMS]
-    ticket = _ticket(request, rooms, show_id)
+    ticket = read_queue_ticket(rooms, request.headers.get("Queue-Ticket"), show_id)
     if ticket.device_id != device:
         raise HttpProblem("invalid-queue-ticket", "the ticket is another device's")
     room = await _room(request, show_id)
-    status = _status(rooms, room, ticket)
+    status = ticket_status(rooms, room, ticket)
     if status["state"] != "admitted":
         retry = {"Retry-After": str(status["poll_after_seconds"])}
         raise HttpProblem("not-admitted", "not admitted yet", headers=retry)

@@ -20,16 +20,18 @@ from typing import Final
 
 from commands.errors import InfrastructureError
 from gateway.load import LagMeter
+from gateway.metrics import observe_pump
 from gateway.passes import VerifiedTickets
 from gateway.rate_limits import Limit, LocalBuckets
 from gateway.room_store import RoomStore
 from gateway.signing import Keyring
-from gateway.waiting_room import RoomState, advance, lag_aware_rate
+from gateway.waiting_room import RoomState, advance, lag_aware_rate, rank
 from infra.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 MAX_REMEMBERED_JOINS: Final = 1_000_000
+MAX_REMEMBERED_RANKS: Final = 200_000
 ACTIVE_SECONDS: Final = 300.0
 """How long after its last request an instance keeps pumping a show's room."""
 
@@ -114,6 +116,17 @@ class Rooms:
         self._touched: dict[str, float] = {}
         self._loading: dict[str, asyncio.Future[RoomState | None]] = {}
         self._joined: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._ranks: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def rank(self, show_id: str, ticket_id: str) -> float:
+        """A ticket's early rank (``waiting_room.rank``), remembered: an HMAC."""
+        seen = (show_id, ticket_id)
+        found = self._ranks.get(seen)
+        if found is None:
+            found = self._ranks[seen] = rank(self.config.secret, show_id, ticket_id)
+            if len(self._ranks) > MAX_REMEMBERED_RANKS:
+                self._ranks.popitem(last=False)
+        return found
 
     def now_ms(self) -> int:
         """Wall time in epoch milliseconds."""
@@ -122,6 +135,10 @@ class Rooms:
     def now_us(self) -> int:
         """Wall time in epoch microseconds."""
         return int(self.clock() * 1_000_000)
+
+    def served(self) -> list[RoomState]:
+        """The rooms this instance keeps in memory (and pumps)."""
+        return list(self._rooms.values())
 
     async def get(self, show_id: str) -> RoomState | None:
         """The room from memory, else loaded once for all callers that wait."""
@@ -168,6 +185,7 @@ class Rooms:
             return None
         advanced = advance(room, self.now_ms(), self.rate(room))
         if advanced != room and await self.store.save_mark(room, advanced):
+            observe_pump(room, advanced)
             room = advanced
         elif advanced != room:
             room = await self.store.load(show_id) or room

@@ -3,7 +3,8 @@
 aiohttp answers a request it cannot parse (a malformed request line, a header line
 above ``max_field_size``) in its connection handler, before any middleware, in
 plain text. ``ProblemRequestHandler`` renders those answers as problem+json;
-``ProblemAppRunner`` makes the server build its connections with it. Header limits
+``ProblemAppRunner`` makes the server build its connections with it, and puts the
+app's ``SHORTCUT`` route, if any, ahead of its router. Header limits
 are raised (``HANDLER_ARGS``) so that our own validation, not the parser, answers
 a merely long header such as a 10 kB Idempotency-Key.
 """
@@ -13,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 
+from gateway.deps import SHORTCUT, Shortcut
 from gateway.problems import HttpProblem, problem_response
 
 logger = logging.getLogger(__name__)
@@ -71,13 +74,35 @@ class ProblemAppRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         # Relies on aiohttp internals (Server._kwargs); a test serves a raw request.
         server = await super()._make_server()
+        handler = server.request_handler
+        shortcut = self.app.get(SHORTCUT)
+        if shortcut is not None:
+            handler = _shortcut_first(shortcut, handler)
         return ProblemServer(
-            server.request_handler,
+            handler,
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             loop=asyncio.get_running_loop(),
             **server._kwargs,
         )
+
+
+RequestHandlerFunc = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def _shortcut_first(
+    shortcut: Shortcut, routed: RequestHandlerFunc
+) -> RequestHandlerFunc:
+    """A request handler that tries the shortcut, then the app's router."""
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        # The app's request factory makes a web.Request, not routed yet.
+        answer = shortcut(cast(web.Request, request))
+        if answer is None:
+            return await routed(request)
+        return await answer
+
+    return handle
 
 
 class ProblemTestServer(TestServer):

@@ -2,7 +2,9 @@
 
 ``FakeBus`` records what it is sent and can answer through a real ``OutcomeBook``,
 so the outcome path under test is the production one; only Kafka is left out.
-``FakeAvailability`` and ``FakeHolds`` play the projection readers. The
+``InMemoryCore`` decides with the real domain core (one writer for every key,
+follow-up commands included). ``FakeAvailability`` and ``FakeHolds`` play the
+projection readers. The
 harness's limits are generous unless a test sets its own, and
 ``admission_headers`` signs an admission token as the waiting room would, so a
 test of holds need not queue first (the waiting room has tests of its own).
@@ -22,7 +24,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from commands.errors import InfrastructureError
+from commands.inventory import PartitionInventory
 from commands.model import Command, Event
+from commands.policy import follow_ups
 from gateway.app import create_app
 from gateway.book import OutcomeBook
 from gateway.breaker import CircuitBreaker
@@ -61,6 +65,31 @@ class FakeBus:
             for event in self.decide(command):
                 batch.setdefault(event.command_id, []).append(event)
         asyncio.get_running_loop().call_soon(self.book.settle, batch)
+
+
+@dataclass
+class InMemoryCore:
+    """The domain core as one in-process writer: a ``Decide`` for ``FakeBus``.
+
+    Every key lives in one ``PartitionInventory``; the commands its events call
+    for (a requested hold placed in its section, places given back) are decided
+    at once, so a hold request's verdict comes back with it.
+    """
+
+    inventory: PartitionInventory = field(default_factory=PartitionInventory)
+    max_follow_ups: int = 100
+
+    def __call__(self, command: Command) -> list[Event]:
+        """Every event of the command and of the follow-ups it leads to."""
+        events: list[Event] = []
+        pending = [command]
+        for _ in range(self.max_follow_ups):
+            if not pending:
+                break
+            decided = self.inventory.decide(pending.pop(0))
+            events.extend(decided)
+            pending.extend(follow_up for _, follow_up in follow_ups(decided))
+        return events
 
 
 @dataclass(frozen=True)

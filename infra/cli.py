@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from commands.errors import TicketingError
 from infra.logs import configure as configure_logging
@@ -24,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("projection", help="run the projection worker")
     commands.add_parser("gateway", help="run the HTTP gateway")
     commands.add_parser("payments", help="run the payments worker")
+    commands.add_parser("audit", help="check the log's invariants, serve metrics")
+    capacity = commands.add_parser("capacity", help="size a peak from bench figures")
+    capacity.add_argument("--requests-per-second", type=float, default=2_000_000)
+    capacity.add_argument("--seats", type=int, default=70_000)
+    capacity.add_argument("--minutes", type=float, default=10.0)
+    capacity.add_argument("--places-per-hold", type=float, default=2.0)
+    capacity.add_argument("--attempts-per-hold", type=float, default=3.0)
+    capacity.add_argument("--commands-per-hold", type=float, default=3.0)
+    capacity.add_argument("--headroom", type=float, default=2.0)
     provider = commands.add_parser("provider", help="run the simulated provider")
     for name in _PROVIDER_KNOBS:
         provider.add_argument("--" + name.replace("_", "-"), type=float, default=0.0)
@@ -31,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "settings", help="every TICKETING_* setting: value in effect and default"
     )
+
+    _analyst_parsers(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
     onsale.add_argument("--buyers", type=int, default=6000)
@@ -51,6 +63,61 @@ _PROVIDER_KNOBS = (
     "duplicate_webhooks",
 )
 """Behaviour of the simulated provider settable at start (``--decline-rate 0.1``)."""
+
+
+def _analyst_parsers(commands: Any) -> None:
+    """``replay`` and ``export``: rebuilding read models and slicing the log."""
+    replay = commands.add_parser(
+        "replay", help="rebuild the read models from offset zero into a new keyspace"
+    )
+    replay.add_argument("--keyspace", required=True, help="fresh keyspace to fill")
+    replay.add_argument(
+        "--switch", action="store_true", help="make it the live keyspace when done"
+    )
+    replay.add_argument("--max-seconds", type=float, default=3600.0)
+
+    export = commands.add_parser("export", help="write a slice of the event log")
+    export.add_argument("--show", help="only this show")
+    export.add_argument("--section", help="only this section")
+    export.add_argument(
+        "--type", action="append", default=[], help="event type; repeatable"
+    )
+    export.add_argument(
+        "--since", type=_time_ms, help="log time from (ISO 8601, included)"
+    )
+    export.add_argument(
+        "--until", type=_time_ms, help="log time to (ISO 8601, excluded)"
+    )
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--out", default="-", help="file, or - for standard output")
+
+
+def _time_ms(text: str) -> int:
+    """An ISO 8601 time as ms since the epoch; argparse reports a ValueError."""
+    from projections.export import parse_time_ms
+
+    return parse_time_ms(text)
+
+
+def _analyst(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``replay`` or ``export``; 1 if a replay did not reach the end."""
+    if args.command == "replay":
+        from projections.replay_command import run_replay
+
+        result = run_replay(settings, args.keyspace, args.switch, args.max_seconds)
+        return 0 if result.complete else 1
+    from projections.export import ExportFilter
+    from projections.export_command import run_export
+
+    wanted = ExportFilter(
+        show_id=args.show,
+        section_id=args.section,
+        types=frozenset(args.type),
+        since_ms=args.since,
+        until_ms=args.until,
+    )
+    run_export(settings, wanted, args.format, args.out)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +162,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.app import run as gateway_run
         from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema
         from infra.topics import ensure_topics
-        from projections.hold_reader import HoldReader
-        from projections.reader import AvailabilityReader, connect
+        from projections.live_readers import LiveReadModels
+        from projections.reader import connect
         from projections.schema import ensure_schema
 
         ensure_topics(settings)
@@ -105,11 +172,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             keyspace = settings.cassandra_keyspace
             ensure_schema(session, keyspace)
             ensure_room_schema(session, keyspace)
+            live = LiveReadModels(session, keyspace)
             gateway_run(
-                settings,
-                AvailabilityReader(session, keyspace),
-                HoldReader(session, keyspace),
-                CassandraRoomStore(session, keyspace),
+                settings, live, live, CassandraRoomStore(session, keyspace), live
             )
         finally:
             cluster.shutdown()
@@ -119,6 +184,24 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         payments_run(settings)
         return 0
+    if args.command == "audit":
+        from infra.audit import run as audit_run
+
+        return audit_run(settings)
+    if args.command == "capacity":
+        from infra.capacity import Peak, load_figures, plan
+
+        peak = Peak(
+            args.requests_per_second,
+            args.seats,
+            args.minutes,
+            args.places_per_hold,
+            args.attempts_per_hold,
+            args.commands_per_hold,
+            args.headroom,
+        )
+        print("\n".join(plan(peak, load_figures())))
+        return 0
     if args.command == "provider":
         from infra.provider_sim import Behaviour
         from infra.provider_sim import run as provider_run
@@ -126,6 +209,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         behaviour = Behaviour().changed({k: getattr(args, k) for k in _PROVIDER_KNOBS})
         provider_run(settings, behaviour, args.seed)
         return 0
+    if args.command in ("replay", "export"):
+        return _analyst(args, settings)
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
         for name, value, default, description in settings.describe():

@@ -55,7 +55,9 @@ class Settings:
     agent_data_dir: str = _setting(
         "infra/.run/agent", "Folder of the agent's local RocksDB tables."
     )
-    agent_web_port: int = _setting(6066, "Faust worker's web port (metrics).")
+    agent_web_port: int = _setting(
+        6066, "Port of the agent worker's Prometheus metrics (faust's web is off)."
+    )
     agent_commit_interval_seconds: float = _setting(
         0.1, "How often the agent commits its transaction."
     )
@@ -182,6 +184,22 @@ class Settings:
     )
     webhook_url: str = _setting(
         "", "Where the simulated provider posts webhooks; empty: this gateway."
+    )
+
+    metrics_host: str = _setting(
+        "127.0.0.1", "Address the workers' and the audit's metrics listen on."
+    )
+    projection_metrics_port: int = _setting(
+        9102, "Port of the projection worker's Prometheus metrics."
+    )
+    payments_metrics_port: int = _setting(
+        9103, "Port of the payments worker's Prometheus metrics."
+    )
+    audit_metrics_port: int = _setting(
+        9104, "Port of the audit's Prometheus metrics (the invariant checker)."
+    )
+    audit_paid_deadline_seconds: float = _setting(
+        900.0, "How long a paid hold may stay without tickets or refund (audit)."
     )
 
     @property

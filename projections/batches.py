@@ -53,6 +53,8 @@ class BatchCycle:
         self._store_backoff = backoff()
         self._kafka_backoff = backoff()
         self._uncommitted: dict[int, int] = {}
+        self.stored_offsets: dict[int, int] = {}
+        """Next offset per partition as last saved with its rows (for watchers)."""
         self._commit_due = 0.0
         self._last_heartbeat = 0.0
 
@@ -67,6 +69,7 @@ class BatchCycle:
         self.projector.forget(partitions)
         for partition in partitions:
             self._uncommitted.pop(partition, None)
+            self.stored_offsets.pop(partition, None)
 
     def consume(self, consumer: Consumer, timeout_seconds: float) -> list[Message]:
         """One consume call; an exception counts as a Kafka failure, then a wait."""
@@ -117,6 +120,7 @@ class BatchCycle:
             self.cassandra.succeeded()
             self._store_backoff.reset()
             self._uncommitted.update(saved)
+            self.stored_offsets.update(saved)
         if paused:
             consumer.resume(consumer.assignment())
 

@@ -212,24 +212,29 @@ def merge_change(row: HoldView | None, change: HoldView) -> HoldView:
 
 
 class HoldFold:
-    """Per-event changes of ``holds_by_id``, kept until the store has them."""
+    """The unwritten changes of each hold, merged, kept until the store has them.
+
+    Changes of one hold in one batch are merged with ``merge_change`` into one
+    write at the newest position. That is what Cassandra would keep of the
+    separate writes: a batch is a contiguous stretch of its partition's log, so
+    every column the merged write carries was last set inside that stretch.
+    """
 
     def __init__(self) -> None:
-        self._pending: dict[tuple[str, int, int, int], HoldView] = {}
+        self._pending: dict[str, HoldView] = {}
 
     def apply(self, event: Event, partition: int, offset: int, index: int = 0) -> bool:
-        """Note the change an event makes; False if it makes none or is pending."""
+        """Note the change an event makes; False if it makes none."""
         change = hold_change(event, partition, offset, index)
         if change is None:
             return False
-        key = (change.hold_id, partition, offset, index)
-        if key in self._pending:
-            return False
-        self._pending[key] = change
+        self._pending[change.hold_id] = merge_change(
+            self._pending.get(change.hold_id), change
+        )
         return True
 
     def changes(self) -> list[HoldView]:
-        """Changes not yet written, in the order their events were folded."""
+        """One merged change per hold not yet written."""
         return list(self._pending.values())
 
     def clear(self) -> None:

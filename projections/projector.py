@@ -1,9 +1,10 @@
 """Folding log records into both read models and writing them, without Kafka.
 
-One ``Projector`` holds the availability fold, the hold fold and the progress of
-every partition it owns. ``fold`` takes decoded-or-not records; ``save`` writes, in
-this order, the changed availability rows, the hold changes, then each partition's
-progress (next offset and caught-up time). The changes stay pending until every
+One ``Projector`` holds the folds of every read model (availability, holds,
+seats, orders) and the progress of every partition it owns. ``fold`` takes
+decoded-or-not records; ``save`` writes, in this order, the changed availability
+rows, the hold, seat and order changes, then each partition's progress (next
+offset and caught-up time). The changes stay pending until every
 write of a ``save`` was acknowledged, so a failed ``save`` can simply be repeated,
 and progress never gets ahead of the rows it covers.
 """
@@ -18,6 +19,8 @@ from typing import Any, Protocol, cast
 from commands.errors import CodecError
 from projections.availability import AvailabilityFold, SectionAvailability
 from projections.holds import HoldFold, HoldView
+from projections.orders import OrderFold, OrderView
+from projections.seats import SeatFold, SeatView
 from projections.store import PartitionProgress
 from schemas.codec import Headers, decode_events
 
@@ -37,6 +40,20 @@ class ProjectionStore(Protocol):
     def save_rows(self, rows: Iterable[SectionAvailability]) -> None: ...
 
     def save_holds(self, changes: Iterable[HoldView]) -> None: ...
+
+    def save_seats(self, changes: Iterable[SeatView]) -> None: ...
+
+    def save_orders(self, orders: Iterable[OrderView]) -> None: ...
+
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        """Write the changes of every table; the store may do it in one round."""
+        ...
 
     def save_progress(self, progress: Mapping[int, PartitionProgress]) -> None: ...
 
@@ -61,6 +78,8 @@ class WorkerCounts:
     undecodable_records: int = 0
     rows_written: int = 0
     hold_changes_written: int = 0
+    seat_changes_written: int = 0
+    orders_written: int = 0
     saves_failed: int = 0
     """Attempts to write rows and progress that the store refused (then retried)."""
     busy_seconds: float = 0.0
@@ -75,13 +94,20 @@ class Projector:
         self.counts = counts
         self._availability = AvailabilityFold()
         self._holds = HoldFold()
+        self._seats = SeatFold()
+        self._orders = OrderFold()
         self._progress: dict[int, PartitionProgress] = {}
         self._unsaved: set[int] = set()
 
     @property
     def has_unsaved(self) -> bool:
         """Whether some fold or progress change awaits ``save``."""
-        return bool(self._unsaved or self._holds.changes())
+        return bool(
+            self._unsaved
+            or self._holds.changes()
+            or self._seats.changes()
+            or self._orders.changes()
+        )
 
     def progress(self, partition: int) -> PartitionProgress | None:
         """The partition's progress as folded (saved or not)."""
@@ -101,6 +127,8 @@ class Projector:
         gone = frozenset(partitions)
         self._availability.forget_partitions(gone)
         self._holds.forget_partitions(gone)
+        self._seats.forget_partitions(gone)
+        self._orders.forget_partitions(gone)
         for partition in gone:
             self._progress.pop(partition, None)
             self._unsaved.discard(partition)
@@ -130,6 +158,8 @@ class Projector:
             else:
                 self.counts.events_skipped += 1
             self._holds.apply(event, partition, offset, index)
+            self._seats.apply(event, partition, offset, index)
+            self._orders.apply(event, partition, offset, index)
 
     def caught_up(self, partition: int, next_offset: int, at_ms: int) -> None:
         """Note that every record before ``next_offset`` was folded at ``at_ms``."""
@@ -143,10 +173,11 @@ class Projector:
         """
         rows = self._availability.changed_rows()
         holds = self._holds.changes()
+        seats = self._seats.changes()
+        orders = self._orders.changes()
         progress = {p: self._progress[p] for p in self._unsaved}
         try:
-            self.store.save_rows(rows)
-            self.store.save_holds(holds)
+            self.store.save_all(rows, holds, seats, orders)
             self.store.save_progress(progress)
         except Exception:
             self.counts.saves_failed += 1
@@ -154,9 +185,13 @@ class Projector:
 
         self._availability.clear_changed()
         self._holds.clear()
+        self._seats.clear()
+        self._orders.clear()
         self._unsaved.clear()
         self.counts.rows_written += len(rows)
         self.counts.hold_changes_written += len(holds)
+        self.counts.seat_changes_written += len(seats)
+        self.counts.orders_written += len(orders)
         return {p: done.next_offset for p, done in progress.items()}
 
     def _advance(self, partition: int, next_offset: int, at_ms: int | None) -> None:

@@ -4,8 +4,11 @@ Every row write carries ``USING TIMESTAMP`` derived from its log position, so of
 two writes of one row the later position wins in Cassandra whatever order they
 arrive in, column by column; a late, older write can never undo a newer one. Such
 timestamps are tiny next to wall-clock ones, so nothing else may write or delete
-rows of ``availability_by_show`` or ``holds_by_id``: a rebuild goes into a fresh
-keyspace.
+rows of the read-model tables: a rebuild goes into a fresh keyspace
+(``ticketing replay``).
+
+Rows go out in unlogged batches grouped by partition (``projections.batch_writes``);
+progress rows, a handful per save, one request each.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from cassandra.query import UNSET_VALUE
 
 from infra.settings import Settings
 from projections.availability import SectionAvailability
+from projections.batch_writes import batches_of, write_batches
 from projections.cql import connect, epoch_ms
 from projections.hold_reader import HOLD_COLUMNS
 from projections.holds import HoldView
+from projections.orders import OrderView
 from projections.reader import (
     AVAILABILITY_COLUMNS,
     CASSANDRA_ERRORS,
@@ -30,7 +35,8 @@ from projections.reader import (
     infrastructure_error,
     row_from_cql,
 )
-from projections.schema import checked_keyspace, ensure_schema
+from projections.schema import check_replayable, checked_keyspace, ensure_schema
+from projections.seats import SeatView
 
 WRITE_CONCURRENCY: Final = 64
 INDEX_BITS: Final = 20
@@ -75,6 +81,21 @@ class AvailabilityStore:
             f"INSERT INTO {ks}.holds_by_id ({HOLD_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
+        # One statement sets every seat an event changed the same way.
+        self._update_seats = session.prepare(
+            f"UPDATE {ks}.seats_by_section USING TIMESTAMP ? SET status = ?, "
+            "hold_id = ?, order_id = ?, log_partition = ?, log_offset = ?, "
+            "log_index = ?, updated_at = ? "
+            "WHERE show_id = ? AND section_id = ? AND seat_id IN ?"
+        )
+        self._upsert_order = session.prepare(
+            f"INSERT INTO {ks}.orders_by_id ({ORDER_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        self._upsert_buyer_order = session.prepare(
+            f"INSERT INTO {ks}.orders_by_buyer ({ORDER_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
         self._select_progress = session.prepare(
             f"SELECT partition, next_offset, caught_up_at FROM {ks}.projection_offsets"
             " WHERE projection = ?"
@@ -99,11 +120,50 @@ class AvailabilityStore:
 
     def save_rows(self, rows: Iterable[SectionAvailability]) -> None:
         """Write rows concurrently; returns once every write is acknowledged."""
-        self._write(self._upsert_row, [_row_params(r) for r in rows], "availability")
+        self.save_all(rows, (), (), ())
 
     def save_holds(self, changes: Iterable[HoldView]) -> None:
         """Write hold changes, leaving alone the columns a change does not say."""
-        self._write(self._upsert_hold, [_hold_params(c) for c in changes], "holds")
+        self.save_all((), changes, (), ())
+
+    def save_seats(self, changes: Iterable[SeatView]) -> None:
+        """Write seat rows, batched by section (one Cassandra partition)."""
+        self.save_all((), (), changes, ())
+
+    def save_orders(self, orders: Iterable[OrderView]) -> None:
+        """Write each order by id and by buyer."""
+        self.save_all((), (), (), orders)
+
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        """Write the changes of every table at once; return when all are stored.
+
+        One round of concurrent batches, not one per table: a save waits for
+        its slowest batch once.
+        """
+        orders = list(orders)
+        order_params = [_order_params(o) for o in orders]
+        batches = [
+            *batches_of(self._upsert_row, [(r.show_id, _row_params(r)) for r in rows]),
+            *batches_of(
+                self._upsert_hold, [(c.hold_id, _hold_params(c)) for c in holds]
+            ),
+            *batches_of(self._update_seats, _seat_updates(seats)),
+            *batches_of(
+                self._upsert_order,
+                [(o.order_id, p) for o, p in zip(orders, order_params, strict=True)],
+            ),
+            *batches_of(
+                self._upsert_buyer_order,
+                [(o.buyer_id, p) for o, p in zip(orders, order_params, strict=True)],
+            ),
+        ]
+        write_batches(self._session, batches, "read-model")
 
     def load_progress(self) -> dict[int, PartitionProgress]:
         """Progress per partition, as last saved."""
@@ -164,10 +224,14 @@ def open_store(settings: Settings) -> tuple[Cluster, AvailabilityStore]:
     cluster, session = connect(settings)
     try:
         ensure_schema(session, settings.cassandra_keyspace)
+        check_replayable(session, settings.cassandra_keyspace)
         return cluster, AvailabilityStore(session, settings.cassandra_keyspace)
     except CASSANDRA_ERRORS as exc:
         cluster.shutdown()
         raise infrastructure_error("prepare the read models", exc) from exc
+    except BaseException:
+        cluster.shutdown()
+        raise
 
 
 def _row_params(row: SectionAvailability) -> tuple[object, ...]:
@@ -186,6 +250,64 @@ def _row_params(row: SectionAvailability) -> tuple[object, ...]:
         row.log_index,
         row.updated_at_ms,
         write_timestamp(row.log_offset, row.log_index),
+    )
+
+
+SEAT_COLUMNS: Final = (
+    "show_id, section_id, seat_id, status, hold_id, order_id, "
+    "log_partition, log_offset, log_index, updated_at"
+)
+ORDER_COLUMNS: Final = (
+    "buyer_id, order_id, hold_id, show_id, section_id, seat_ids, quantity, "
+    "ticket_ids, sold_at, log_partition, log_offset, log_index"
+)
+
+
+def _seat_updates(
+    changes: Iterable[SeatView],
+) -> list[tuple[tuple[str, str], tuple[object, ...]]]:
+    """Bind values of seat updates: one per section and identical change.
+
+    Seats changed by one event (same position, status, hold and order) share an
+    update with ``seat_id IN ?``; the timestamp comes first in an UPDATE.
+    """
+    groups: dict[tuple[object, ...], list[str]] = {}
+    for c in changes:
+        same = (
+            write_timestamp(c.log_offset, c.log_index),
+            c.status.value,
+            c.hold_id,
+            c.order_id,
+            c.log_partition,
+            c.log_offset,
+            c.log_index,
+            c.updated_at_ms,
+            c.show_id,
+            c.section_id,
+        )
+        groups.setdefault(same, []).append(c.seat_id)
+    return [
+        ((str(same[8]), str(same[9])), (*same, seat_ids))
+        for same, seat_ids in groups.items()
+    ]
+
+
+def _order_params(order: OrderView) -> tuple[object, ...]:
+    """Bind values of one order (both tables), its write timestamp last."""
+    return (
+        order.buyer_id,
+        order.order_id,
+        order.hold_id,
+        order.show_id,
+        order.section_id,
+        list(order.seat_ids),
+        order.quantity,
+        list(order.ticket_ids),
+        order.sold_at_ms,
+        order.log_partition,
+        order.log_offset,
+        order.log_index,
+        write_timestamp(order.log_offset, order.log_index),
     )
 
 

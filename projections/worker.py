@@ -16,12 +16,10 @@ error or a programming error ends ``run``.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from types import FrameType
 from typing import TypeVar
 
 from confluent_kafka import (
@@ -222,20 +220,10 @@ class ProjectionWorker:
 
 
 def main(settings: Settings) -> int:
-    """Run the worker until SIGTERM or SIGINT; 1 if Kafka failed for good."""
-    worker = ProjectionWorker(settings)
+    """Run the worker in the live keyspace until SIGTERM or SIGINT (see live_worker)."""
+    from projections.live_worker import run_live
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        worker.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        worker.run()
-    except InfrastructureError:
-        logger.exception("projection worker failed")
-        return 1
-    return 0
+    return run_live(settings)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from schemas.codec import (
     encode_events,
     event_headers,
 )
+from streams import metrics
 from streams.eos import CommitGate
 from streams.transactional import send_in_transaction
 
@@ -127,6 +128,7 @@ class InventoryWriter:
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         """Decide one batch of records, partition by partition, atomically."""
         self.gate.install()
+        started = time.perf_counter()
         async with self.gate.lock:
             if self.inventories is None:
                 self.inventories = inventories_from_table(self.table.items())
@@ -142,6 +144,7 @@ class InventoryWriter:
             await asyncio.gather(*self._deliveries)
             for event in batch:
                 event.ack()
+        metrics.record_batch(batch, started, self.inventories)
 
     async def _process_partition(
         self,
@@ -158,6 +161,7 @@ class InventoryWriter:
             commands.extend(await self._decode_or_dead_letter(event, partition))
 
         decided = inventory.decide_all(commands)
+        metrics.record_decisions(commands, decided)
         self._persist(inventory, partition)
         await self._send_events(decided, partition)
         await self._send_follow_ups(decided, partition)
@@ -169,6 +173,7 @@ class InventoryWriter:
         try:
             return decode_commands(message.value, message.headers)
         except CodecError as exc:
+            metrics.DEAD_LETTERS.labels(exc.reason).inc()
             logger.warning(
                 "poison command sent to dead letters",
                 extra={

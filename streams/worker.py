@@ -13,8 +13,10 @@ import faust
 
 from commands.errors import InfrastructureError
 from infra.logs import configure as configure_logging
+from infra.metrics import serve as serve_metrics
 from infra.settings import Settings
 from infra.topics import ensure_topics
+from streams import metrics
 from streams.agent import create_app
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def run(settings: Settings) -> None:
         wipe_tables(folder)
         own = dataclasses.replace(settings, agent_data_dir=str(folder))
         logger.info("agent starting", extra={"data_dir": str(folder)})
+        serve_metrics(metrics.REGISTRY, own.metrics_host, own.agent_web_port)
         AgentWorker(create_app(own), own).execute_from_commandline()
     finally:
         lock.close()

@@ -21,6 +21,7 @@ from commands.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from streams.payments import metrics
 from streams.payments.breaker import ProviderBreaker
 
 T = TypeVar("T")
@@ -79,12 +80,15 @@ class Retrier:
             try:
                 probe = self.breaker.admit()
             except ProviderCircuitOpen as exc:
+                metrics.BREAKER_WAITS.inc()
                 await self.sleep(exc.retry_after_seconds)
                 continue
 
+            started = time.perf_counter()
             try:
                 result = await make_call()
             except ProviderUnavailable as exc:
+                _count(metrics.UNAVAILABLE, started)
                 self.breaker.failed(probe)
                 if not probe:
                     failures += 1
@@ -92,13 +96,21 @@ class Retrier:
                         raise AttemptsExhausted(
                             f"{failures} attempts failed, last: {exc}"
                         ) from exc
+                    metrics.RETRIES.inc()
                     await self.sleep(self.policy.backoff_seconds(failures, self.rng))
                 continue
             except ProviderError:
+                _count(metrics.REJECTED, started)
                 self.breaker.succeeded()  # a refusal is an answer: the provider is up
                 raise
             except BaseException:
                 self.breaker.abandoned(probe)
                 raise
+            _count(metrics.OK, started)
             self.breaker.succeeded()
             return result
+
+
+def _count(outcome: str, started: float) -> None:
+    metrics.CALLS.labels(outcome).inc()
+    metrics.CALL_DURATION.observe(time.perf_counter() - started)

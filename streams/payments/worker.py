@@ -39,6 +39,7 @@ from commands.inventory import section_key
 from commands.model import CheckoutStarted, RefundRequired
 from gateway.bus import CommandBus
 from gateway.ports import CommandSender
+from infra.metrics import serve as serve_metrics
 from infra.settings import Settings
 from infra.topics import (
     dead_letter_headers,
@@ -47,6 +48,7 @@ from infra.topics import (
     events_topic,
 )
 from schemas.codec import decode_events
+from streams.payments import metrics
 from streams.payments.breaker import ProviderBreaker
 from streams.payments.provider import (
     PaymentOutcome,
@@ -206,6 +208,7 @@ class PaymentsWorker:
         return ended
 
     async def _dead_letter(self, record: SourceRecord, reason: str, error: str) -> None:
+        metrics.DEAD_LETTERS.labels(reason).inc()
         logger.warning(
             "payment record sent to dead letters",
             extra={
@@ -311,17 +314,19 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _retrier(settings: Settings, provider_name: str) -> Retrier:
+    breaker = ProviderBreaker(
+        provider_name,
+        settings.provider_breaker_failures,
+        settings.provider_breaker_open_seconds,
+    )
+    metrics.watch_breaker(breaker)
     return Retrier(
         policy=RetryPolicy(
             max_attempts=settings.provider_max_attempts,
             base_seconds=settings.provider_backoff_base_seconds,
             max_seconds=settings.provider_backoff_max_seconds,
         ),
-        breaker=ProviderBreaker(
-            provider_name,
-            settings.provider_breaker_failures,
-            settings.provider_breaker_open_seconds,
-        ),
+        breaker=breaker,
         rng=random.Random(),
     )
 
@@ -342,6 +347,9 @@ async def _consume(
 def run(settings: Settings) -> None:
     """Run the payments worker until SIGINT or SIGTERM."""
     ensure_topics(settings)
+    serve_metrics(
+        metrics.REGISTRY, settings.metrics_host, settings.payments_metrics_port
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

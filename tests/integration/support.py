@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from commands.inventory import section_key
 from commands.model import Command, CreateShow, Event, RequestHold
 from infra.settings import Settings
 from infra.topics import commands_topic, events_topic, partition_for
+from projections.projector import WorkerCounts
 from schemas.codec import command_headers, decode_events, encode_commands
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,3 +137,35 @@ def read_events(
     finally:
         consumer.close()
     return events
+
+
+def fold_to_end(settings: Settings) -> WorkerCounts:
+    """Run a projection worker until it stored every record the log holds now."""
+    from projections.replay_command import fold_to_ends, log_ends
+
+    return fold_to_ends(settings, log_ends(settings), 120.0, io.StringIO())
+
+
+def wait_until_committed(
+    settings: Settings, keys: Sequence[str], timeout_seconds: float = 30.0
+) -> None:
+    """Wait until one committed transaction of records with these keys is readable.
+
+    With read_committed, the end of a partition is its last stable offset, which
+    moves past a transaction only once its marker is written on that partition,
+    a moment after the producer's commit returns. Each partition's end must cover
+    its records and the marker.
+    """
+    from projections.replay_command import log_ends
+
+    expected: dict[int, int] = {}
+    for key in keys:
+        partition = partition_for(key, settings.command_partitions)
+        expected[partition] = expected.get(partition, 1) + 1
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        ends = log_ends(settings)
+        if all(ends.get(p, 0) >= n for p, n in expected.items()):
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the produced transaction did not become readable")

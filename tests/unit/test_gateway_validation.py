@@ -66,7 +66,7 @@ def test_all_field_errors_are_collected_when_many_fields_are_wrong() -> None:
             {
                 "section_id": "h",
                 "kind": "general_admission",
-                "capacity": 3.0,
+                "capacity": 3.5,
                 "rows": [],
             },
             {"section_id": "r", "kind": "reserved", "capacity": 3, "rows": []},
@@ -163,6 +163,8 @@ def test_at_most_100_errors_are_reported_when_there_are_more() -> None:
         ({"buyer_id": "b", "quantity": 101}, {"quantity"}),
         ({"buyer_id": "b", "quantity": True}, {"quantity"}),
         ({"buyer_id": "b", "quantity": "2"}, {"quantity"}),
+        ({"buyer_id": "b", "quantity": 2.5}, {"quantity"}),
+        ({"buyer_id": "b", "quantity": 101.0}, {"quantity"}),
         ({"buyer_id": "b"}, {"seat_ids"}),
         ({"buyer_id": "b", "seat_ids": ["A-1"], "quantity": 1}, {"quantity"}),
         ({"buyer_id": "b", "seat_ids": []}, {"seat_ids"}),
@@ -191,6 +193,20 @@ def test_hold_is_parsed_when_it_names_seats() -> None:
         ("A-1", "A-2"),
         0,
     )
+
+
+def test_integers_are_taken_when_spelled_with_a_zero_fraction() -> None:
+    # Found by schemathesis: JSON Schema's integer (docs/openapi.yaml) is any
+    # number without a fractional part, and some encoders write 2 as 2.0.
+    ga = b'{"section_id": "b", "kind": "general_admission", "capacity": 5e2}'
+    show_body = b'{"show_id": "s1", "hold_ttl_seconds": 60.0, "sections": [%s]}' % ga
+
+    show = parse_show(parse_json(show_body))
+    hold = parse_hold(parse_json(b'{"buyer_id": "b", "quantity": 2.0}'))
+
+    assert (show.hold_ttl_seconds, show.sections[0].capacity) == (60, 500)
+    assert type(show.hold_ttl_seconds) is int and type(hold.quantity) is int
+    assert hold.quantity == 2
 
 
 def test_malformed_json_is_a_400_problem_when_body_is_not_json() -> None:

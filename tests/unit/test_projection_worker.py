@@ -24,7 +24,9 @@ from commands.model import (
 from infra.settings import Settings
 from projections.availability import SectionAvailability
 from projections.holds import HoldStatus, HoldView, merge_change
+from projections.orders import OrderView
 from projections.retry import Backoff
+from projections.seats import SeatView
 from projections.store import PartitionProgress
 from projections.worker import ProjectionWorker
 from schemas.codec import encode_events, event_headers
@@ -39,6 +41,8 @@ class FakeStore:
         self.failures = failures
         self.rows: dict[tuple[str, str], SectionAvailability] = {}
         self.holds: dict[str, HoldView] = {}
+        self.seats: dict[tuple[str, str, str], SeatView] = {}
+        self.orders: dict[str, OrderView] = {}
         self.progress: dict[int, PartitionProgress] = {}
         self.attempts = 0
 
@@ -61,6 +65,24 @@ class FakeStore:
             self.holds[change.hold_id] = merge_change(
                 self.holds.get(change.hold_id), change
             )
+
+    def save_seats(self, changes: Iterable[SeatView]) -> None:
+        self.seats.update({change.key: change for change in changes})
+
+    def save_orders(self, orders: Iterable[OrderView]) -> None:
+        self.orders.update({order.order_id: order for order in orders})
+
+    def save_all(
+        self,
+        rows: Iterable[SectionAvailability],
+        holds: Iterable[HoldView],
+        seats: Iterable[SeatView],
+        orders: Iterable[OrderView],
+    ) -> None:
+        self.save_rows(rows)
+        self.save_holds(holds)
+        self.save_seats(seats)
+        self.save_orders(orders)
 
     def save_progress(self, progress: Mapping[int, PartitionProgress]) -> None:
         self.progress.update(progress)

@@ -1,0 +1,136 @@
+"""The inventory agent's metrics: commands decided, batch latency, its state.
+
+Served by the agent worker on ``agent_web_port`` (faust's own web server is
+off). ``record_decisions`` runs per partition of a batch, ``record_batch`` once
+per batch, both in the agent's event loop; the state gauges are set there too,
+so a scrape never walks the tables while the agent changes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from commands.inventory import PartitionInventory
+from commands.model import (
+    Command,
+    CommandRejected,
+    Event,
+    HoldRejected,
+    IdempotencyKeyReused,
+    SectionRejected,
+)
+from infra.metrics import LATENCY_BUCKETS_SECONDS
+
+ACCEPTED: Final = "accepted"
+NO_EFFECT: Final = "no_effect"
+"""Outcome of a command that gave no event (a redelivery, a tick with no expiry)."""
+KEY_REUSED: Final = "idempotency_key_reused"
+GUARD_REASONS: Final = frozenset(
+    {"sold_out", "seat_unavailable", "seat_in_use", "insufficient_free"}
+)
+"""Refusals that stop a hold from taking places that are not free."""
+
+REGISTRY = CollectorRegistry()
+
+COMMANDS = Counter(
+    "ticketing_agent_commands",
+    "Commands decided, by command type and outcome (accepted, a rejection "
+    "reason, or no_effect).",
+    ["type", "outcome"],
+    registry=REGISTRY,
+)
+OVERSELL_GUARD = Counter(
+    "ticketing_agent_oversell_guard",
+    "Holds the core refused because the places were not free, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+BATCH_DURATION = Histogram(
+    "ticketing_agent_batch_duration_seconds",
+    "Time to decide, persist and send one batch of command records.",
+    buckets=LATENCY_BUCKETS_SECONDS,
+    registry=REGISTRY,
+)
+BATCH_RECORDS = Histogram(
+    "ticketing_agent_batch_records",
+    "Command records per batch.",
+    buckets=(1, 5, 10, 50, 100, 500, 1000, 2000, 5000),
+    registry=REGISTRY,
+)
+COMMAND_AGE = Histogram(
+    "ticketing_agent_command_age_seconds",
+    "Time from a command record's append to the end of its batch.",
+    buckets=LATENCY_BUCKETS_SECONDS,
+    registry=REGISTRY,
+)
+LAG = Gauge(
+    "ticketing_agent_lag_seconds",
+    "Age of the oldest command record of the last batch when it was decided.",
+    registry=REGISTRY,
+)
+TABLE_SECTIONS = Gauge(
+    "ticketing_agent_table_sections",
+    "Sections whose inventory this worker keeps in its table.",
+    registry=REGISTRY,
+)
+HOLDS_OPEN = Gauge(
+    "ticketing_agent_holds_open",
+    "Holds not ended (held or awaiting payment) in the sections of this worker.",
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "ticketing_agent_dead_letters",
+    "Command records sent to dead letters, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+
+def _outcome(events: Sequence[Event]) -> str:
+    for event in events:
+        if isinstance(event, HoldRejected | CommandRejected | SectionRejected):
+            return event.reason.value
+        if isinstance(event, IdempotencyKeyReused):
+            return KEY_REUSED
+    return ACCEPTED if events else NO_EFFECT
+
+
+def record_decisions(commands: Sequence[Command], events: Iterable[Event]) -> None:
+    """Count each command by type and by what the core decided about it."""
+    by_command: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_command[event.command_id].append(event)
+    for command in commands:
+        outcome = _outcome(by_command.get(command.command_id, ()))
+        COMMANDS.labels(type(command).__name__, outcome).inc()
+        if outcome in GUARD_REASONS:
+            OVERSELL_GUARD.labels(outcome).inc()
+
+
+def record_batch(
+    records: Sequence[Any],
+    started: float,
+    inventories: Mapping[int, PartitionInventory] | None,
+) -> None:
+    """Time a batch (``started`` from ``time.perf_counter``) and read the state.
+
+    ``records`` are faust events; their ``message.timestamp`` is in seconds.
+    """
+    BATCH_DURATION.observe(time.perf_counter() - started)
+    BATCH_RECORDS.observe(len(records))
+    now = time.time()
+    stamps = (getattr(r.message, "timestamp", None) for r in records)
+    ages = [now - stamp for stamp in stamps if stamp]
+    for age in ages:
+        COMMAND_AGE.observe(max(0.0, age))
+    if ages:
+        LAG.set(max(0.0, max(ages)))
+    if inventories is not None:
+        sections = [s for inv in inventories.values() for s in inv.sections.values()]
+        TABLE_SECTIONS.set(len(sections))
+        HOLDS_OPEN.set(sum(len(section.holds) for section in sections))
