@@ -76,8 +76,9 @@ class SectionSpec:
     kind: SectionKind
     rows: tuple[Row, ...] = ()
     capacity: int = 0
-    # TODO(limit): POST /v1/shows takes no prices yet, so shows created over HTTP
-    # charge 0; add an optional price_cents per section there before a real sale.
+    # TODO(limit): sections from an imported seating plan take no price yet
+    # (charged 0); POST /v1/shows sets price_cents on "sections" and
+    # "general_admission" entries.
     price_cents: int = 0
     """Price of one place, in minor units of the payment currency."""
 

@@ -24,6 +24,8 @@ from gateway.fields import (
 
 MAX_SEATS_PER_SECTION: Final = 200_000
 MAX_GA_CAPACITY: Final = 1_000_000
+MAX_PRICE_CENTS: Final = 100_000_000
+"""A million in major units: a mistyped price is refused, not charged."""
 
 _SHOW_FIELDS: Final = {
     "show_id",
@@ -33,9 +35,9 @@ _SHOW_FIELDS: Final = {
     "seating_plan",
     "general_admission",
 }
-_SECTION_FIELDS: Final = {"section_id", "kind", "rows", "capacity"}
+_SECTION_FIELDS: Final = {"section_id", "kind", "rows", "capacity", "price_cents"}
 _ROW_FIELDS: Final = {"label", "seats"}
-_GA_FIELDS: Final = {"section_id", "capacity"}
+_GA_FIELDS: Final = {"section_id", "capacity", "price_cents"}
 _KINDS: Final = {kind.value: kind for kind in SectionKind}
 
 
@@ -109,12 +111,15 @@ def _general_admission(
         refuse_unknown(section, _GA_FIELDS, path, errors)
         section_id = id_field(section, "section_id", path, errors)
         capacity = int_in(section, "capacity", path, errors, (1, MAX_GA_CAPACITY))
+        price = _price(section, path, errors)
         if section_id in seen:
             errors.add(f"{path}.section_id", f"duplicate section {section_id}")
-        elif section_id is not None and capacity is not None:
+        elif section_id is not None and capacity is not None and price is not None:
             seen.add(section_id)
             kind = SectionKind.GENERAL_ADMISSION
-            specs.append(SectionSpec(section_id, kind, capacity=capacity))
+            specs.append(
+                SectionSpec(section_id, kind, capacity=capacity, price_cents=price)
+            )
     return tuple(specs)
 
 
@@ -142,6 +147,7 @@ def _section(item: Any, path: str, errors: Errors) -> SectionSpec | None:
         return None
     refuse_unknown(obj, _SECTION_FIELDS, path, errors)
     section_id = id_field(obj, "section_id", path, errors)
+    price = _price(obj, path, errors)
     raw_kind = obj.get("kind")
     kind = _KINDS.get(raw_kind) if isinstance(raw_kind, str) else None
     if kind is None:
@@ -152,16 +158,21 @@ def _section(item: Any, path: str, errors: Errors) -> SectionSpec | None:
         if "rows" in obj:
             errors.add(f"{path}.rows", "not allowed for general_admission")
         capacity = int_in(obj, "capacity", path, errors, (1, MAX_GA_CAPACITY))
-        if section_id is None or capacity is None:
+        if section_id is None or capacity is None or price is None:
             return None
-        return SectionSpec(section_id, kind, capacity=capacity)
+        return SectionSpec(section_id, kind, capacity=capacity, price_cents=price)
 
     if "capacity" in obj:
         errors.add(f"{path}.capacity", "not allowed for reserved; list rows")
     rows = _rows(obj, path, errors)
-    if section_id is None or rows is None:
+    if section_id is None or rows is None or price is None:
         return None
-    return SectionSpec(section_id, kind, rows=rows)
+    return SectionSpec(section_id, kind, rows=rows, price_cents=price)
+
+
+def _price(obj: dict[str, Any], path: str, errors: Errors) -> int | None:
+    """A place's price in minor units; 0 (free) when not given."""
+    return int_in(obj, "price_cents", path, errors, (0, MAX_PRICE_CENTS), default=0)
 
 
 def _rows(obj: dict[str, Any], path: str, errors: Errors) -> tuple[Row, ...] | None:

@@ -215,3 +215,32 @@ def test_malformed_json_is_a_400_problem_when_body_is_not_json() -> None:
 
     assert caught.value.problem_type.status == 400
     assert caught.value.problem_type.slug == "malformed-json"
+
+
+def test_section_prices_are_taken_and_default_to_free() -> None:
+    data = {
+        "show_id": "s1",
+        "sections": [
+            {**reserved(), "price_cents": 4_500},
+            {"section_id": "ga", "kind": "general_admission", "capacity": 5},
+        ],
+    }
+
+    show = parse_show(data)
+
+    assert [s.price_cents for s in show.sections] == [4_500, 0]
+
+
+@pytest.mark.parametrize("price", [-1, 100_000_001, "12.50", 1.5, None])
+def test_a_section_price_is_refused_when_not_whole_minor_units_in_range(
+    price: Any,
+) -> None:
+    data = {
+        "show_id": "s1",
+        "sections": [
+            {"section_id": "ga", "kind": "general_admission", "capacity": 5},
+            {**reserved(), "price_cents": price},
+        ],
+    }
+
+    assert set(errors_of(parse_show, data)) == {"sections[1].price_cents"}
