@@ -14,8 +14,6 @@ probe that is cancelled (the client left) proves nothing and frees the slot.
 
 from __future__ import annotations
 
-import enum
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -24,8 +22,10 @@ from typing import Final
 from commands.errors import InfrastructureError
 from commands.model import Command
 from gateway.ports import CommandSender
+from infra.breaker import Breaker, BreakerState
 
-logger = logging.getLogger(__name__)
+__all__ = ["BreakerState", "CircuitBreaker", "CircuitOpen", "GuardedSender"]
+
 
 OPEN_SECONDS: Final = 3.0
 
@@ -38,68 +38,19 @@ class CircuitOpen(InfrastructureError):
         self.retry_after_seconds = retry_after_seconds
 
 
-class BreakerState(enum.StrEnum):
-    """Where the breaker is (see the module's diagram)."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitBreaker:
-    """Counts nothing: one failure opens it, one success closes it."""
+class CircuitBreaker(Breaker):
+    """One failure opens it, one success closes it."""
 
     def __init__(
         self,
         open_seconds: float = OPEN_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._open_seconds = open_seconds
-        self._clock = clock
-        self._opened_at: float | None = None
-        self._probing = False
+        super().__init__("command-log", 1, open_seconds, clock)
 
-    @property
-    def state(self) -> BreakerState:
-        """The current state, at the clock's time."""
-        if self._opened_at is None:
-            return BreakerState.CLOSED
-        if self._clock() < self._opened_at + self._open_seconds:
-            return BreakerState.OPEN
-        return BreakerState.HALF_OPEN
-
-    def admit(self) -> bool:
-        """Let a send through (True if it is the half-open probe) or raise."""
-        state = self.state
-        if state is BreakerState.CLOSED:
-            return False
-        if state is BreakerState.HALF_OPEN and not self._probing:
-            self._probing = True
-            return True
-        raise CircuitOpen(self._retry_after_seconds())
-
-    def succeeded(self) -> None:
-        """A send was acknowledged: close."""
-        if self._opened_at is not None:
-            logger.info("command log breaker closed")
-        self._opened_at, self._probing = None, False
-
-    def failed(self) -> None:
-        """A send failed: open (again) from now."""
-        if self._opened_at is None:
-            logger.warning("command log breaker opened")
-        self._opened_at, self._probing = self._clock(), False
-
-    def abandoned(self, probe: bool) -> None:
-        """A send ended without telling whether the log works."""
-        if probe:
-            self._probing = False
-
-    def _retry_after_seconds(self) -> int:
-        """Whole seconds until a probe may run; at least 1."""
-        assert self._opened_at is not None
-        left = self._opened_at + self._open_seconds - self._clock()
-        return max(1, math.ceil(left))
+    def refused(self, seconds_left: float) -> Exception:
+        """Answered 503 with a Retry-After of whole seconds, at least 1."""
+        return CircuitOpen(max(1, math.ceil(seconds_left)))
 
 
 class GuardedSender:
