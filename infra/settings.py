@@ -56,7 +56,9 @@ class Settings:
         "infra/.run/agent", "Folder of the agent's local RocksDB tables."
     )
     agent_web_port: int = _setting(
-        6066, "Port of the agent worker's Prometheus metrics (faust's web is off)."
+        6066,
+        "Port of the agent's Prometheus metrics; the N-th agent on a host "
+        "(folder worker-N) serves on this port + N.",
     )
     agent_commit_interval_seconds: float = _setting(
         0.1, "How often the agent commits its transaction."

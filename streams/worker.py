@@ -60,6 +60,16 @@ def claim_data_dir(base: Path) -> tuple[Path, IO[str]]:
     )
 
 
+def metrics_port(settings: Settings, folder: Path) -> int:
+    """The port of this agent's metrics: the N-th agent folder of a host, port + N.
+
+    Several agents run on one host (scaling out, a restart beside a stopping
+    one); each serves its own metrics without taking another's port.
+    """
+    slot = int(folder.name.removeprefix("worker-"))
+    return settings.agent_web_port + slot
+
+
 def wipe_tables(folder: Path) -> None:
     """Drop local RocksDB files so tables rebuild from the committed changelog.
 
@@ -81,7 +91,7 @@ def run(settings: Settings) -> None:
         wipe_tables(folder)
         own = dataclasses.replace(settings, agent_data_dir=str(folder))
         logger.info("agent starting", extra={"data_dir": str(folder)})
-        serve_metrics(metrics.REGISTRY, own.metrics_host, own.agent_web_port)
+        serve_metrics(metrics.REGISTRY, own.metrics_host, metrics_port(own, folder))
         AgentWorker(create_app(own), own).execute_from_commandline()
     finally:
         lock.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.worker import claim_data_dir, wipe_tables
+from infra.settings import Settings
+from streams.worker import claim_data_dir, metrics_port, wipe_tables
 
 
 def test_second_agent_gets_another_folder_when_the_first_still_runs(
@@ -38,3 +39,17 @@ def test_wiping_keeps_the_lock_when_tables_are_dropped(tmp_path: Path) -> None:
 
     assert [p.name for p in folder.iterdir()] == [".lock"]
     lock.close()
+
+
+def test_each_agent_on_a_host_serves_metrics_on_a_port_of_its_own(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(agent_web_port=6066)
+    first, first_lock = claim_data_dir(tmp_path)
+    second, second_lock = claim_data_dir(tmp_path)
+
+    ports = metrics_port(settings, first), metrics_port(settings, second)
+
+    assert ports == (6066, 6067)
+    first_lock.close()
+    second_lock.close()
