@@ -35,11 +35,15 @@ class Peak:
 
 
 def load_figures(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
-    """Every figure of every results file; a later file's figure wins."""
+    """Every figure of every results file; a later file's figure wins.
+
+    Files without ``figures`` (the baselines' comparisons) are other benches'
+    reports, not per-hop figures, and are passed over.
+    """
     figures: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.json")):
         content = json.loads(path.read_text())
-        for name, figure in content["figures"].items():
+        for name, figure in content.get("figures", {}).items():
             figures[name] = {**figure, "file": path.name}
     return figures
 

@@ -44,3 +44,12 @@ def test_checked_in_results_hold_every_figure_the_plan_needs() -> None:
     assert set(FIGURES) <= set(figures)
     for figure in figures.values():
         assert figure["low"] > 0 and figure["command"]
+
+
+def test_other_benches_reports_beside_the_figures_are_passed_over(
+    tmp_path: Path,
+) -> None:
+    folder = _results(tmp_path)
+    (folder / "baselines.json").write_text(json.dumps({"designs": {"redis": {}}}))
+
+    assert set(load_figures(folder)) == set(FIGURES)
