@@ -21,9 +21,12 @@ sections), never from buyer, seat, hold or order ids.
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 from prometheus_client import CollectorRegistry, start_http_server
+
+logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_SECONDS: Final = (
     0.001,
@@ -53,9 +56,22 @@ _SAMPLE_SUFFIXES: Final = {
 }
 
 
-def serve(registry: CollectorRegistry, host: str, port: int) -> None:
-    """Serve the registry on http://host:port/ from a daemon thread."""
-    start_http_server(port, addr=host, registry=registry)
+def serve(registry: CollectorRegistry, host: str, port: int) -> bool:
+    """Serve the registry on http://host:port/ from a daemon thread.
+
+    A taken port costs the metrics, not the process: the agent, the projection
+    and the payments worker go on deciding, folding and charging without them,
+    and say so in the log. False then.
+    """
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        logger.error(
+            "metrics not served: the port is taken or refused",
+            extra={"host": host, "port": port, "error": str(exc)},
+        )
+        return False
+    return True
 
 
 def sample_names(registry: CollectorRegistry) -> set[str]:

@@ -1,9 +1,14 @@
-"""Each agent process works in a folder of its own that no other agent wipes."""
+"""Each agent on a host has a folder and a metrics port of its own; a taken port
+costs the metrics, not the process."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
+from infra.metrics import serve
 from infra.settings import Settings
 from streams.worker import claim_data_dir, metrics_port, wipe_tables
 
@@ -53,3 +58,16 @@ def test_each_agent_on_a_host_serves_metrics_on_a_port_of_its_own(
     assert ports == (6066, 6067)
     first_lock.close()
     second_lock.close()
+
+
+def test_a_taken_metrics_port_costs_the_metrics_not_the_process() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        served = serve(CollectorRegistry(), "127.0.0.1", port)
+    finally:
+        taken.close()
+
+    assert served is False
