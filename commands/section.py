@@ -77,15 +77,26 @@ class SectionInventory(SectionState):
     def handle_hold(self, command: PlaceHold) -> list[Event]:
         """Expire lapsed holds, then place or refuse the hold; fold and return."""
         now_ms, events = self.advance_clock(command.command_id, command.issued_at_ms)
-        if self.is_known_hold(command.command_id):
-            # A redelivered hold gives no event; retries are answered from the holds
-            # read model, and keys reused elsewhere are caught by the buyers' ledger
-            # (docs/idempotency.md).
+        if self.is_known_hold(command.command_id) or (
+            command.command_id in self._decided_ids
+        ):
+            # A redelivered hold gives no event, placed or refused; retries are
+            # answered from the holds read model, and keys reused elsewhere are
+            # caught by the buyers' ledger (docs/idempotency.md).
             return events
 
         decided = self._decide_hold(command, now_ms)
         for event in decided:
             self.apply(event)
+        if not self.is_known_hold(command.command_id):
+            # A refusal leaves no hold behind: remember its id, so a record the
+            # consumer hands over again (after a restart or a seek) is not
+            # refused a second time on the log.
+            # TODO(limit): one entry per refused hold, kept for the show's life;
+            # at millions of refusals per show, expire them after the longest
+            # redelivery window (the commit interval plus a rebalance).
+            self._decided_ids.add(command.command_id)
+            self._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
         return events + decided
 
     def advance_clock(

@@ -498,7 +498,7 @@ class InventoryMachine(RuleBasedStateMachine):
     def _check_hold(
         self, ledger: LedgerSection, c: PlaceHold, now_ms: int, decision: list[Event]
     ) -> None:
-        if ledger.known(c.command_id):
+        if ledger.known(c.command_id) or c.command_id in ledger.decided_ids:
             event("redelivered hold")
             assert decision == [], "a redelivered hold decides nothing"
             return
@@ -508,6 +508,9 @@ class InventoryMachine(RuleBasedStateMachine):
             assert isinstance(decided, HoldRejected), f"expected one of {reasons}"
             assert decided.reason in reasons
             assert (decided.occurred_at_ms, decided.buyer_id) == (now_ms, c.buyer_id)
+            # A refused hold's id is decided, like any command's: its redelivery
+            # is not refused a second time.
+            ledger.decided_ids.add(c.command_id)
             event(f"hold rejected {decided.reason}")
             return
         placed = decision[0]

@@ -143,3 +143,18 @@ def test_c7_resent_holds_give_no_events_and_restored_state_equals_a_fold() -> No
         fold.sold_count,
         fold.free_count,
     )
+
+
+def test_c7_a_refused_hold_handed_over_again_is_not_refused_twice() -> None:
+    # The agent's consumer can hand a record over again (a restart, a seek after
+    # table recovery); a refusal leaves no hold, so its id is kept as decided.
+    partition = sale(SectionKind.GENERAL_ADMISSION, 1)
+    first = PlaceHold("h1", T0 + 1, SHOW, SECTION, "b1", quantity=1)
+    refused = PlaceHold("h2", T0 + 2, SHOW, SECTION, "b2", quantity=1)
+    decided = partition.decide_all([first, refused])
+    restored = PartitionInventory.restore(partition.drain_changes())
+
+    again = [partition.decide(refused), restored.decide(refused)]
+
+    assert [type(e) for e in decided] == [HoldPlaced, HoldRejected]
+    assert again == [[], []], "live and restored both remember the refusal"
