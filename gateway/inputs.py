@@ -28,9 +28,16 @@ def buyer_command_id(buyer_id: str, idempotency_key: str) -> str:
 
 def idempotency_key(request: web.Request) -> str:
     """The request's Idempotency-Key header, refused with 400 if absent or bad."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
+    keys = request.headers.getall("Idempotency-Key", [])
+    if not keys:
         raise HttpProblem("missing-idempotency-key", "send an Idempotency-Key header")
+    if len(keys) > 1:
+        # Which one a proxy or a server keeps differs; taking one silently
+        # would let a retry that sends only the other create a second hold.
+        raise HttpProblem(
+            "invalid-idempotency-key", "send exactly one Idempotency-Key header"
+        )
+    key = keys[0]
     if len(key) > IDEMPOTENCY_KEY_MAX_CHARS or not PRINTABLE_PATTERN.fullmatch(key):
         raise HttpProblem(
             "invalid-idempotency-key",

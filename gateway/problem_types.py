@@ -156,7 +156,9 @@ _TYPES: Final = (
         "unavailable",
         503,
         "Service unavailable",
-        "The command log or a read model is unavailable; retry after Retry-After.",
+        "The command log or a read model is unavailable. A command that was not "
+        "acknowledged may still be decided: retry after Retry-After with the same "
+        "Idempotency-Key, which answers its first outcome.",
     ),
     ProblemType(
         "missing-device-id",

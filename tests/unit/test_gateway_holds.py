@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+from multidict import CIMultiDict
 
 from commands.buyers import buyer_key
 from commands.model import (
@@ -121,6 +122,21 @@ async def test_hold_answers_400_problem_when_idempotency_key_is_invalid(
 
     assert response.status == 400
     assert body["type"] == "/problems/invalid-idempotency-key"
+
+
+async def test_hold_answers_400_and_sends_nothing_when_two_keys_are_sent() -> None:
+    gateway = harness(place)
+    headers = [*key("d1").items(), ("Idempotency-Key", "d2")]
+
+    async with serve(gateway.app) as client:
+        response = await client.post(
+            HOLD_PATH, json=GA_HOLD, headers=CIMultiDict(headers)
+        )
+        body = orjson.loads(await response.read())
+
+    assert response.status == 400
+    assert body["type"] == "/problems/invalid-idempotency-key"
+    assert gateway.bus.sent == []
 
 
 @pytest.mark.parametrize(
