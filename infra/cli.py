@@ -11,6 +11,8 @@ from commands.errors import TicketingError
 from infra.logs import configure as configure_logging
 from infra.settings import Settings, SettingsError
 
+logger = logging.getLogger("ticketing")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticketing", description=__doc__)
@@ -138,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _warn_of_default_secrets(settings: Settings) -> None:
+    """Say loudly when anyone could sign admission tokens or webhooks."""
+    for variable in settings.default_secrets():
+        logger.warning(
+            "a secret is at its published default: set it before a real sale",
+            extra={"setting": variable},
+        )
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "services":
         from infra import services
@@ -158,6 +169,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         projection_main(settings)
         return 0
+    if args.command in ("gateway", "payments", "provider"):
+        _warn_of_default_secrets(settings)
     if args.command == "gateway":
         from gateway.app import run as gateway_run
         from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema

@@ -237,6 +237,18 @@ class Settings:
             values[key] = _parse(name, raw, type(fields[key].default))
         return cls(**values)
 
+    def default_secrets(self) -> list[str]:
+        """The variables of secrets still at their published default value.
+
+        The defaults are in the source, so with them anyone can sign admission
+        tokens or payment webhooks: fine on a laptop, never in a sale.
+        """
+        return [
+            PREFIX + f.name.upper()
+            for f in dataclasses.fields(self)
+            if f.name.endswith(SECRET_SUFFIXES) and getattr(self, f.name) == f.default
+        ]
+
     def describe(self) -> list[tuple[str, str, str, str]]:
         """(variable, value in effect, default, description) for every setting."""
         return [
@@ -250,9 +262,12 @@ class Settings:
         ]
 
 
+SECRET_SUFFIXES = ("_secret", "_keys")
+
+
 def _shown(name: str, value: Any) -> str:
-    """A setting's value as printed: secrets never are."""
-    return "(hidden)" if name.endswith("_secret") else str(value)
+    """A setting's value as printed: secrets and keys never are."""
+    return "(hidden)" if name.endswith(SECRET_SUFFIXES) else str(value)
 
 
 def _parse(name: str, raw: str, kind: type) -> Any:
