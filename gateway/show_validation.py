@@ -85,7 +85,7 @@ def _show_sections(obj: dict[str, Any], errors: Errors) -> tuple[SectionSpec, ..
 
 def _planned_sections(plan: Any, errors: Errors) -> tuple[SectionSpec, ...]:
     """The reserved sections of a pretix plan; its first error if it is invalid."""
-    # TODO(plan-size): checked on the event loop, about 10 ms per 1,000 seats; a
+    # TODO(limit): the plan is checked on the event loop, about 10 ms per 1,000 seats; a
     # 1 MiB body holds at most ~10,000. Move it to an executor before raising
     # SHOW_BODY_LIMIT_BYTES towards the 200,000-seat limit.
     try:
