@@ -88,11 +88,37 @@ def lag_seconds(
     now_ms: int,
 ) -> float | None:
     """Seconds since the rows' partitions were last all caught up, or None."""
-    partitions = {row.log_partition for row in rows}
+    return partition_lag({row.log_partition for row in rows}, caught_up_ms, now_ms)
+
+
+def partition_lag(
+    partitions: set[int], caught_up_ms: Mapping[int, int], now_ms: int
+) -> float | None:
+    """Seconds since all these partitions were last caught up; None if unknown."""
     if not partitions or not partitions <= caught_up_ms.keys():
         return None
     oldest = min(caught_up_ms[p] for p in partitions)
     return max(now_ms - oldest, 0) / 1000.0
+
+
+class ProgressReader:
+    """When the projection worker last had folded each Kafka partition in full."""
+
+    def __init__(self, session: Session, keyspace: str, projection: str) -> None:
+        self._session = session
+        self._projection = projection
+        self._caught_up = session.prepare(
+            f"SELECT partition, caught_up_at FROM {keyspace}.projection_offsets "
+            "WHERE projection = ?"
+        )
+
+    async def caught_up_ms(self) -> dict[int, int]:
+        """Per Kafka partition, when the worker last had folded all of it (ms)."""
+        found = await fetch_all(
+            self._session, self._caught_up, (self._projection,), "read progress"
+        )
+        caught = {row.partition: epoch_ms(row.caught_up_at) for row in found}
+        return {p: at for p, at in caught.items() if at is not None}
 
 
 class AvailabilityReader:
@@ -108,14 +134,10 @@ class AvailabilityReader:
         ks = checked_keyspace(keyspace)
         self._session = session
         self._clock = clock
-        self._projection = projection
+        self._progress = ProgressReader(session, ks, projection)
         self._by_show = session.prepare(
             f"SELECT {AVAILABILITY_COLUMNS} FROM {ks}.availability_by_show "
             "WHERE show_id = ?"
-        )
-        self._caught_up = session.prepare(
-            f"SELECT partition, caught_up_at FROM {ks}.projection_offsets "
-            "WHERE projection = ?"
         )
 
     async def by_show(self, show_id: str) -> list[SectionAvailability]:
@@ -136,8 +158,4 @@ class AvailabilityReader:
 
     async def caught_up_ms(self) -> dict[int, int]:
         """Per Kafka partition, when the worker last had folded all of it (ms)."""
-        found = await fetch_all(
-            self._session, self._caught_up, (self._projection,), "read progress"
-        )
-        caught = {row.partition: epoch_ms(row.caught_up_at) for row in found}
-        return {p: at for p, at in caught.items() if at is not None}
+        return await self._progress.caught_up_ms()

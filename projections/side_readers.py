@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 
 from projections.cql import epoch_ms, fetch_all
 from projections.orders import OrderView
-from projections.reader import PROJECTION
+from projections.reader import PROJECTION, ProgressReader, partition_lag
 from projections.schema import checked_keyspace
 from projections.seats import SeatStatus, SeatView
 from projections.store import ORDER_COLUMNS, SEAT_COLUMNS
@@ -77,15 +77,6 @@ def order_from_cql(row: Any) -> OrderView:
     )
 
 
-def partition_lag(
-    partitions: set[int], caught_up_ms: Mapping[int, int], now_ms: int
-) -> float | None:
-    """Seconds since all these partitions were last caught up; None if unknown."""
-    if not partitions or not partitions <= caught_up_ms.keys():
-        return None
-    return max(now_ms - min(caught_up_ms[p] for p in partitions), 0) / 1000.0
-
-
 class SideReader:
     """Seat map and orders of one keyspace, without blocking the loop."""
 
@@ -99,7 +90,7 @@ class SideReader:
         ks = checked_keyspace(keyspace)
         self._session = session
         self._clock = clock
-        self._projection = projection
+        self._progress = ProgressReader(session, ks, projection)
         self._seats = session.prepare(
             f"SELECT {SEAT_COLUMNS} FROM {ks}.seats_by_section "
             "WHERE show_id = ? AND section_id = ?"
@@ -109,10 +100,6 @@ class SideReader:
         )
         self._buyer_orders = session.prepare(
             f"SELECT {ORDER_COLUMNS} FROM {ks}.orders_by_buyer WHERE buyer_id = ?"
-        )
-        self._caught_up = session.prepare(
-            f"SELECT partition, caught_up_at FROM {ks}.projection_offsets "
-            "WHERE projection = ?"
         )
 
     async def seat_map(self, show_id: str, section_id: str) -> SeatMapView:
@@ -151,11 +138,7 @@ class SideReader:
 
     async def caught_up_ms(self) -> dict[int, int]:
         """Per Kafka partition, when the worker last had folded all of it (ms)."""
-        found = await fetch_all(
-            self._session, self._caught_up, (self._projection,), "read progress"
-        )
-        caught = {row.partition: epoch_ms(row.caught_up_at) for row in found}
-        return {p: at for p, at in caught.items() if at is not None}
+        return await self._progress.caught_up_ms()
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
