@@ -126,7 +126,7 @@ def main(count: int, per_record: int = 1) -> None:
     if profile:
         subprocess.Popen(  # noqa: S603 - profiles the agent for 20 s, then exits
             [
-                "py-spy",
+                str(Path(sys.executable).with_name("py-spy")),
                 "record",
                 "-o",
                 profile,
