@@ -62,21 +62,22 @@ def dead_letter_headers(
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic the system needs, with explicit partitions and configs."""
     partitions = settings.command_partitions
+    min_isr = str(settings.kafka_min_insync_replicas)
     return [
         TopicSpec(
             commands_topic(settings),
             partitions,
-            {"retention.ms": str(7 * DAY_MS), "min.insync.replicas": "1"},
+            {"retention.ms": str(7 * DAY_MS), "min.insync.replicas": min_isr},
         ),
         TopicSpec(
             events_topic(settings),
             partitions,
-            {"retention.ms": "-1", "min.insync.replicas": "1"},
+            {"retention.ms": "-1", "min.insync.replicas": min_isr},
         ),
         TopicSpec(
             dead_letters_topic(settings),
             partitions,
-            {"retention.ms": str(28 * DAY_MS)},
+            {"retention.ms": str(28 * DAY_MS), "min.insync.replicas": min_isr},
         ),
     ]
 
@@ -116,8 +117,9 @@ def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> list[str
     missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
     if not missing:
         return []
+    replicas = settings.kafka_replication_factor
     futures = admin.create_topics(
-        [NewTopic(s.name, s.partitions, 1, config=s.config) for s in missing],
+        [NewTopic(s.name, s.partitions, replicas, config=s.config) for s in missing],
         operation_timeout=timeout_seconds,
     )
     created = []

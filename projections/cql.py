@@ -35,13 +35,13 @@ _EPOCH: Final = datetime(1970, 1, 1)
 
 def connect(settings: Settings) -> tuple[Cluster, Session]:
     """Connect to the Cassandra of the settings; InfrastructureError if it is down."""
-    host = settings.cassandra_host
+    hosts = settings.cassandra_hosts
     profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+        load_balancing_policy=WhiteListRoundRobinPolicy(hosts),
         request_timeout=REQUEST_TIMEOUT_SECONDS,
     )
     cluster = Cluster(
-        [host],
+        hosts,
         port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=REQUEST_TIMEOUT_SECONDS,
@@ -51,7 +51,8 @@ def connect(settings: Settings) -> tuple[Cluster, Session]:
     except NoHostAvailable as exc:
         cluster.shutdown()
         raise InfrastructureError(
-            f"Cassandra at {host}:{settings.cassandra_port} is unreachable"
+            f"Cassandra at {settings.cassandra_host}:{settings.cassandra_port} "
+            "is unreachable"
         ) from exc
     return cluster, session
 
