@@ -45,6 +45,12 @@ class Settings:
     cassandra_replication_factor: int = _setting(
         1, "Replicas of the read-model keyspace (per data centre if one is named)."
     )
+    cassandra_consistency: str = _setting(
+        "LOCAL_ONE", "Consistency level of reads and writes (LOCAL_QUORUM on RF 3)."
+    )
+    cassandra_serial_consistency: str = _setting(
+        "SERIAL", "Consistency level of the waiting room's compare-and-set writes."
+    )
     cassandra_datacenter: str = _setting(
         "",
         "Data centre of NetworkTopologyStrategy for the keyspace; empty: "

@@ -12,7 +12,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from cassandra import DriverException
+from cassandra import ConsistencyLevel, DriverException
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -39,6 +39,10 @@ def connect(settings: Settings) -> tuple[Cluster, Session]:
     profile = ExecutionProfile(
         load_balancing_policy=WhiteListRoundRobinPolicy(hosts),
         request_timeout=REQUEST_TIMEOUT_SECONDS,
+        consistency_level=consistency_level(settings.cassandra_consistency),
+        serial_consistency_level=consistency_level(
+            settings.cassandra_serial_consistency, serial=True
+        ),
     )
     cluster = Cluster(
         hosts,
@@ -55,6 +59,23 @@ def connect(settings: Settings) -> tuple[Cluster, Session]:
             "is unreachable"
         ) from exc
     return cluster, session
+
+
+def consistency_level(name: str, serial: bool = False) -> int:
+    """The driver's code of a consistency level named like ``LOCAL_QUORUM``.
+
+    A serial level (of compare-and-set writes) is SERIAL or LOCAL_SERIAL only.
+    """
+    known = SERIAL_LEVELS if serial else ConsistencyLevel.name_to_value
+    if name.upper() not in known:
+        raise InfrastructureError(
+            f"unknown Cassandra consistency level {name!r}; one of "
+            + ", ".join(sorted(known))
+        )
+    return int(ConsistencyLevel.name_to_value[name.upper()])
+
+
+SERIAL_LEVELS: Final = ("SERIAL", "LOCAL_SERIAL")
 
 
 def infrastructure_error(action: str, exc: BaseException) -> InfrastructureError:
