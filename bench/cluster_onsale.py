@@ -86,10 +86,18 @@ def under_replicated(settings: Settings) -> int:
 
 
 async def break_a_broker(
-    settings: Settings, fault: Fault, kill_after: float, down_for: float
+    settings: Settings,
+    fault: Fault,
+    progress: onsale.Progress,
+    kill_after_holds: int,
+    down_for: float,
 ) -> None:
-    """Kill the leader of most command partitions, then start it again."""
-    await asyncio.sleep(kill_after)
+    """Once some holds are placed, kill the leader of most command partitions;
+    start it again ``down_for`` seconds later and wait until it is in sync."""
+    for _ in range(int(SALE_TIMEOUT_SECONDS * 10)):
+        if progress.outcomes["held"] >= kill_after_holds:
+            break
+        await asyncio.sleep(0.1)
     leaders = command_leaders(settings)
     broker_id, led = leaders.most_common(1)[0]
     node = cluster.brokers(settings)[broker_id - 1]
@@ -138,6 +146,7 @@ async def sale_with_fault(
     show_id: str,
     plan: onsale.OnsalePlan,
     fault: Fault,
+    kill_after_holds: int,
     down_for: float,
 ) -> list[Timed]:
     """Every buyer at once while one broker is killed and restarted."""
@@ -148,7 +157,7 @@ async def sale_with_fault(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         ticker = asyncio.create_task(onsale.report_progress(progress, plan.buyers))
         breaker = asyncio.create_task(
-            break_a_broker(settings, fault, plan.opens_in_seconds + 4.0, down_for)
+            break_a_broker(settings, fault, progress, kill_after_holds, down_for)
         )
         tasks = [
             asyncio.create_task(timed_buyer(session, base_url, show_id, r, progress))
@@ -190,6 +199,20 @@ def timeline(results: list[Timed], killed_at: float, step: float = 5.0) -> str:
     ]
     cells = [str(c) for c in counts]
     return " ".join(cells[:2] + ["|"] + cells[2:])
+
+
+def latency(results: list[Timed]) -> str:
+    """p50/p99/max seconds from asking for a hold to its answer."""
+    values = [
+        r.hold_ended - r.hold_started for r in results if r.outcome != "unfinished"
+    ]
+    if not values:
+        return "none"
+    return (
+        f"p50 {onsale.percentile(values, 0.5):.2f} s, p99 "
+        f"{onsale.percentile(values, 0.99):.2f} s, max {max(values):.2f} s "
+        f"({len(values)} holds)"
+    )
 
 
 def in_flight_at(results: list[Timed], instant: float) -> list[Timed]:
@@ -263,7 +286,15 @@ def _run_sale(
     fault = Fault()
     started = time.monotonic()
     results = asyncio.run(
-        sale_with_fault(settings, base_url, show_id, plan, fault, args.down_for)
+        sale_with_fault(
+            settings,
+            base_url,
+            show_id,
+            plan,
+            fault,
+            args.kill_after_holds,
+            args.down_for,
+        )
     )
     elapsed = time.monotonic() - started
     for item in managed:
@@ -314,6 +345,9 @@ def report(
         f"{len(caught)} holds in flight at the kill, slowest {slowest:.1f} s"
     )
     print(f"answered after kill    {len(answered)} buyers")
+    before = [r for r in results if r.hold_ended < fault.killed_at]
+    print(f"hold latency before    {latency(before)}")
+    print(f"hold latency after     {latency(answered)}")
     print(f"holds answered per 5 s {timeline(results, fault.killed_at)}")
     print(f"sale took              {elapsed:.1f} s")
     print(f"under-replicated now   {under_replicated(settings)} partitions")
@@ -365,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reserved-rows", type=int, default=20)
     parser.add_argument("--ga-capacity", type=int, default=1000)
     parser.add_argument("--admit-per-second", type=float, default=150.0)
+    parser.add_argument("--kill-after-holds", type=int, default=200)
     parser.add_argument("--down-for", type=float, default=20.0, help="seconds")
     parser.add_argument("--down", action="store_true", help="stop the cluster after")
     return run(parser.parse_args(argv))

@@ -356,14 +356,12 @@ def broker_sees_cluster(s: Settings, node: Node, timeout: float = 2.0) -> bool:
 
 def cassandra_sees_cluster(s: Settings, node: Node, timeout: float = 2.0) -> bool:
     """Whether the node answers CQL and counts every other node as its peer."""
-    from cassandra.cluster import (  # type: ignore[import-untyped]
+    from cassandra.cluster import (
         EXEC_PROFILE_DEFAULT,
         Cluster,
         ExecutionProfile,
     )
-    from cassandra.policies import (  # type: ignore[import-untyped]
-        WhiteListRoundRobinPolicy,
-    )
+    from cassandra.policies import WhiteListRoundRobinPolicy
 
     profile = ExecutionProfile(
         load_balancing_policy=WhiteListRoundRobinPolicy([node.host]),
