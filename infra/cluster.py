@@ -35,6 +35,10 @@ CLUSTER_DIR = services.INFRA_DIR / ".run-cluster"
 TEMPLATES = services.CONF_DIR / "cluster"
 MIN_BROKERS = 3
 MIN_CASSANDRA_NODES = 2
+# TODO(limit): two Cassandra nodes at replication factor 2 let the local cluster
+# lose no read-model write, but SERIAL (the waiting room's compare-and-set) then
+# needs both: the room stops while one node is down. Start three nodes at RF 3
+# before testing the loss of a Cassandra node.
 TOKEN_SPAN = 2**64
 """Murmur3 tokens cover -2**63 .. 2**63-1; each node gets an even share."""
 
