@@ -30,6 +30,9 @@ CASSANDRA_ERRORS: Final = (DriverException, NoHostAvailable)
 
 REQUEST_TIMEOUT_SECONDS: Final = 10.0
 
+SERIAL_LEVELS: Final = ("SERIAL", "LOCAL_SERIAL")
+"""Consistency levels a compare-and-set (``IF ...``) statement may run with."""
+
 _EPOCH: Final = datetime(1970, 1, 1)
 
 
@@ -73,9 +76,6 @@ def consistency_level(name: str, serial: bool = False) -> int:
             + ", ".join(sorted(known))
         )
     return int(ConsistencyLevel.name_to_value[name.upper()])
-
-
-SERIAL_LEVELS: Final = ("SERIAL", "LOCAL_SERIAL")
 
 
 def infrastructure_error(action: str, exc: BaseException) -> InfrastructureError:
