@@ -470,10 +470,22 @@ def up(reset: bool = False) -> dict[str, float]:
     return results
 
 
+def started_nodes() -> list[Node]:
+    """Every node with a pid file under the cluster folder, whatever the settings."""
+    found = []
+    for pid_file in sorted(CLUSTER_DIR.glob("*/pid")):
+        kind, _, number = pid_file.parent.name.rpartition("-")
+        if kind in (KAFKA, CASSANDRA) and number.isdigit():
+            found.append(Node(kind, int(number) - 1, ""))
+    return found
+
+
 def down() -> None:
-    """Stop every node of the cluster (brokers first), concurrently per kind."""
+    """Stop every node started here (brokers first), concurrently per kind."""
     s = services.settings()
-    for group in (brokers(s), cassandra_nodes(s)):
+    nodes = started_nodes()
+    for kind in (KAFKA, CASSANDRA):
+        group = [n for n in nodes if n.kind == kind]
         with ThreadPoolExecutor(max_workers=len(group) or 1) as pool:
             for future in [
                 pool.submit(stop_node, n, s.service_stop_timeout_seconds) for n in group
@@ -484,6 +496,7 @@ def down() -> None:
 def status() -> dict[str, bool]:
     """Whether each node runs and sees its cluster."""
     s = services.settings()
+    check_layout(s)
     return {n.name: node_pid(n) is not None and node_ready(s, n) for n in all_nodes(s)}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from commands.errors import InfrastructureError
@@ -90,3 +92,16 @@ def test_cluster_voters_list_every_broker_on_the_controller_port() -> None:
     voters = cluster.voters(settings)
 
     assert voters == "1@127.0.0.2:39093,2@127.0.0.3:39093,3@127.0.0.4:39093"
+
+
+def test_down_finds_every_started_node_without_the_cluster_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cluster, "CLUSTER_DIR", tmp_path)
+    for name in ("kafka-1", "kafka-3", "cassandra-2", "notes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pid").write_text("1\n")
+
+    nodes = cluster.started_nodes()
+
+    assert [node.name for node in nodes] == ["cassandra-2", "kafka-1", "kafka-3"]
