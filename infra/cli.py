@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     services = commands.add_parser("services", help="local Kafka and Cassandra")
     services.add_argument("action", choices=("up", "down", "status"))
     services.add_argument("--reset", action="store_true", help="wipe data on up")
+    services.add_argument(
+        "--cluster",
+        action="store_true",
+        help="3 brokers and 2 Cassandra nodes on 127.0.0.x (infra/conf/cluster.env)",
+    )
 
     commands.add_parser("topics", help="create missing topics")
     commands.add_parser("agent", help="run the inventory agent (Faust worker)")
@@ -154,9 +159,10 @@ def _warn_of_default_secrets(settings: Settings) -> None:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "services":
-        from infra import services
+        from infra import cluster, services
 
-        return services.main([args.action] + (["--reset"] if args.reset else []))
+        entry = cluster.main if args.cluster else services.main
+        return entry([args.action] + (["--reset"] if args.reset else []))
     if args.command == "topics":
         from infra.topics import ensure_topics
 
@@ -188,7 +194,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         cluster, session = connect(settings)
         try:
             keyspace = settings.cassandra_keyspace
-            ensure_schema(session, keyspace)
+            ensure_schema(session, keyspace, settings)
             ensure_room_schema(session, keyspace)
             live = LiveReadModels(session, keyspace)
             gateway_run(
