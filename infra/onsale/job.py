@@ -20,7 +20,6 @@ from typing import Any, Final
 
 import aiohttp
 import orjson
-from confluent_kafka.admin import AdminClient
 
 from gateway.http import rfc3339_ms
 from gateway.passes import read_ticket, ticket_id_for
@@ -117,10 +116,8 @@ def run_sale(plan: OnsalePlan, settings: Settings, out: Path | None = None) -> S
 
 
 def adopt_or_start_services(settings: Settings) -> None:
-    """Use Kafka and Cassandra if they answer; else start them."""
-    if _kafka_answers(settings) and _port_open(
-        settings.cassandra_host, settings.cassandra_port
-    ):
+    """Use Kafka and Cassandra as they are if both answer; else start them."""
+    if services.kafka_answers(settings) and services.cassandra_answers(settings):
         print(
             f"   Kafka {settings.kafka_bootstrap} and Cassandra "
             f"{settings.cassandra_host}:{settings.cassandra_port} already answer: "
@@ -129,25 +126,6 @@ def adopt_or_start_services(settings: Settings) -> None:
         )
         return
     services.up()
-
-
-def _kafka_answers(settings: Settings) -> bool:
-    if not _port_open(settings.kafka_host, settings.kafka_port):
-        return False
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    try:
-        admin.list_topics(timeout=5)
-    except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False
-    return True
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def refuse_if_port_taken(host: str, port: int, setting: str) -> None:
@@ -256,6 +234,7 @@ def _sale(
         durations_seconds=durations,
         load_before=load_before,
         stolen_tokens_accepted=sale.progress["stolen token accepted"],
+        driver_lag_seconds_max=sale.driver_lag_seconds,
     )
     return _write(inputs, out or RUN_DIR / show_id, results, sale_log)
 

@@ -37,12 +37,12 @@ class OnsalePlan:
     """Venue, crowd and bounds of one on-sale; every figure has its unit."""
 
     reserved_sections: int = 4
-    rows_per_section: int = 8
-    seats_per_row: int = 25
-    ga_capacity: int = 700
+    rows_per_section: int = 6
+    seats_per_row: int = 20
+    ga_capacity: int = 520
     reserved_price_cents: tuple[int, ...] = (9_500, 7_500, 5_500, 4_500)
     ga_price_cents: int = 6_000
-    buyers: int = 3_000
+    buyers: int = 2_000
     """Visitors in all, humans and bot sessions."""
     bot_share: float = 0.1
     """Share of the visitors that are bot sessions."""
@@ -60,8 +60,10 @@ class OnsalePlan:
     admit_per_second: float = 300.0
     hold_ttl_seconds: int = 600
     max_tickets_per_buyer: int = 4
-    max_connections: int = 1_500
-    """Connections of the visitors at once (a phone has its own; fds bound it)."""
+    max_connections: int = 2_000
+    """Connections of the visitors at once: a phone has its own, so as many as
+    visitors, as far as file descriptors allow (each costs one here and one at
+    the gateway)."""
     max_seconds: float = 420.0
     """Bound of the buyers' part: whoever is not done by then is cut off."""
     settle_seconds: float = 90.0
@@ -102,7 +104,7 @@ SIZES: Final = {
         spike_after_seconds=10.0,
         opens_in_seconds=15.0,
         admit_per_second=600.0,
-        max_connections=4_000,
+        max_connections=8_000,
         max_seconds=1_800.0,
         settle_seconds=300.0,
     ),
@@ -242,7 +244,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         choices=sorted(SIZES),
         default="default",
-        help="default: 1,500 places, 3,000 visitors; stadium: 20,000 and 40,000",
+        help="default: 1,000 places, 2,000 visitors; stadium: 20,000 and 40,000",
     )
     parser.add_argument("--out", default=None, help="folder of the report files")
     for name, flag_type in _FLAGS.items():

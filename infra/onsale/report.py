@@ -53,6 +53,7 @@ class SaleInputs:
     durations_seconds: dict[str, float]
     load_before: tuple[float, float, float]
     stolen_tokens_accepted: int = 0
+    driver_lag_seconds_max: float = 0.0
 
 
 def build(inputs: SaleInputs) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def build(inputs: SaleInputs) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "load_before": list(inputs.load_before),
             "load_after": list(os.getloadavg()),
+            "driver_lag_seconds_max": round(inputs.driver_lag_seconds_max, 2),
         },
         "places": plan.places,
         "visitors": {"humans": plan.humans, "bots": plan.bots},

@@ -16,7 +16,8 @@ def render(report: dict[str, Any]) -> str:
     add(f"show                    {report['show_id']}")
     add(
         f"machine                 {machine['cpus']} CPUs, load "
-        f"{_load(machine['load_before'])} before, {_load(machine['load_after'])} after"
+        f"{_load(machine['load_before'])} before, {_load(machine['load_after'])} after;"
+        f" driver loop lag up to {machine['driver_lag_seconds_max']:.1f} s"
     )
     sold = report["sold"]
     visitors = report["visitors"]

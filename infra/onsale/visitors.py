@@ -59,6 +59,8 @@ class Sale:
     """(time, position) of every status answer: the room's view of the queue."""
     token_pool: list[tuple[str, str]] = field(default_factory=list)
     """Admission tokens bots collected, with the buyer each was given to."""
+    driver_lag_seconds: float = 0.0
+    """The largest delay of the driver's own event loop seen."""
 
     @property
     def room(self) -> str:
@@ -191,6 +193,9 @@ async def _admission(
         return None
     if client.kind == "human":
         client.recorder.latency("admission", time.perf_counter() - started)
+    # TODO(limit): admission is seen at the first poll that finds it, so the
+    # actual wait (and the ETA error) is overstated by up to one poll interval
+    # (1 s near the door, a quarter of the ETA further back).
     result.admitted_at = now = time.time()
     result.eta_samples = [EtaSample(s.at, s.predicted_seconds, now) for s in samples]
     sale.progress["admitted"] += 1
