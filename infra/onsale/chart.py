@@ -45,6 +45,14 @@ def write_chart(report: dict[str, Any], path: Path) -> Path:
     known = [(x, pair) for x, pair in points if pair]
     eta.plot([x for x, _ in known], [p[0] for _, p in known], "o-", label="ETA told")
     eta.plot([x for x, _ in known], [p[1] for _, p in known], "s-", label="actual")
+    if not known:
+        eta.text(
+            0.5,
+            0.5,
+            "no waiting answer was followed by an admission",
+            ha="center",
+            transform=eta.transAxes,
+        )
     _opening(eta, t)
     eta.set(
         title=f"ETA accuracy (median per {bucket:.0f} s of answers)",
