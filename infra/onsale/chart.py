@@ -30,7 +30,7 @@ def write_chart(report: dict[str, Any], path: Path) -> Path:
     throughput.set(title="Throughput", xlabel="s since first arrival", ylabel="per s")
     throughput.legend()
 
-    queue.plot(seconds, t["queue_length"], label="visitors waiting (truth)")
+    queue.plot(seconds, t["queue_length"], label="joined, no token yet (truth)")
     queue.plot(
         seconds, t["room_position_max"], label="largest position told", alpha=0.6
     )

@@ -138,6 +138,9 @@ async def wait_for_admission(
     state, wait = str(joined["state"]), float(joined["poll_after_seconds"])
     etag: str | None = None
     samples: list[EtaSample] = []
+    eta = joined.get("eta_seconds")
+    if state == "waiting" and isinstance(eta, int | float):
+        samples.append(EtaSample(time.time(), float(eta), None))
     while sale.left() > 0:
         if state == "admitted":
             token = await _admission(client, sale, result, ticket_headers, samples)
