@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from commands.errors import TicketingError
@@ -52,10 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     _analyst_parsers(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
-    onsale.add_argument("--buyers", type=int, default=6000)
-    onsale.add_argument("--reserved-rows", type=int, default=20)
-    onsale.add_argument("--seats-per-row", type=int, default=50)
-    onsale.add_argument("--ga-capacity", type=int, default=2000)
+    from infra.onsale.plan import add_arguments as add_onsale_arguments
+
+    add_onsale_arguments(onsale)
     return parser
 
 
@@ -240,16 +240,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for name, value, default, description in settings.describe():
             print(f"{name:<44} {value:<22} {default:<22} {description}")
         return 0
-    from infra.onsale import OnsalePlan
+    from infra.onsale import plan_from_args
     from infra.onsale import run as onsale_run
 
-    plan = OnsalePlan(
-        reserved_rows=args.reserved_rows,
-        seats_per_row=args.seats_per_row,
-        ga_capacity=args.ga_capacity,
-        buyers=args.buyers,
-    )
-    return onsale_run(plan)
+    return onsale_run(plan_from_args(args), Path(args.out) if args.out else None)
 
 
 if __name__ == "__main__":
