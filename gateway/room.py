@@ -48,6 +48,7 @@ class RoomConfig:
     admission_ttl_ms: int
     leeway_ms: int
     hold_quota: int
+    admissions_per_device: int
     pow_base_bits: int
     pow_max_bits: int
     pow_target_joins_per_second: float
@@ -74,6 +75,7 @@ class RoomConfig:
             admission_ttl_ms=int(settings.gateway_admission_ttl_seconds * 1000),
             leeway_ms=int(settings.gateway_pass_leeway_seconds * 1000),
             hold_quota=settings.gateway_hold_quota,
+            admissions_per_device=settings.gateway_admissions_per_device,
             pow_base_bits=settings.gateway_pow_base_bits,
             pow_max_bits=settings.gateway_pow_max_bits,
             pow_target_joins_per_second=settings.gateway_pow_target_joins_per_second,

@@ -134,6 +134,11 @@ class Settings:
     gateway_hold_quota: int = _setting(
         4, "Holds one admission token (one buyer in one show) may place."
     )
+    gateway_admissions_per_device: int = _setting(
+        2,
+        "Buyers one device may be admitted as, per show; more accounts on one "
+        "device get 403 device-limit-reached (counted in the shared room store).",
+    )
     gateway_pow_base_bits: int = _setting(
         10, "Proof-of-work difficulty at queue join under no load (bits)."
     )
