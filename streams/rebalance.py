@@ -20,6 +20,11 @@ from streams.eos import stop_revoked_producers
 
 logger = logging.getLogger(__name__)
 
+# TODO(limit): faust rebalances eagerly, so a worker joining or leaving pauses
+# every partition of every worker for the rebalance (seconds; see
+# docs/operations.md). It matters when workers come and go during a sale
+# (autoscaling); then move to a client with cooperative rebalancing.
+
 
 class RebalanceWatch:
     """Times a worker's rebalances; one per worker process.
