@@ -98,10 +98,14 @@ def _holds(sections: list[str]) -> list[PlaceHold]:
     )
 
 
-def _send_steadily(settings: Settings, holds: list[PlaceHold], seconds: float) -> None:
+def _send_steadily(
+    settings: Settings, holds: list[PlaceHold], seconds: float, stop: threading.Event
+) -> None:
     producer = command_producer(settings)
     gap = seconds / len(holds)
     for hold in holds:
+        if stop.is_set():
+            return
         send_commands(settings, [hold], producer)
         time.sleep(gap)
 
@@ -139,7 +143,8 @@ def test_no_hold_is_lost_or_doubled_when_workers_join_leave_and_die_mid_sale(
     send_commands(settings, _show(sections))
     first = start_cli(env, ["agent"], tmp_path / "first.log")
     processes: list[subprocess.Popen[bytes]] = [first]
-    sender = threading.Thread(target=_send_steadily, args=(settings, holds, 55.0))
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_steadily, args=(settings, holds, 55.0, stop))
 
     def split() -> bool:
         return _active_partitions(port_a) == _active_partitions(port_b) == 4
@@ -178,6 +183,9 @@ def test_no_hold_is_lost_or_doubled_when_workers_join_leave_and_die_mid_sale(
         )
         alive = first.poll() is None and processes[-1].poll() is None
     finally:
+        stop.set()
+        if sender.is_alive():
+            sender.join(30)
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
