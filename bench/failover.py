@@ -137,7 +137,8 @@ class DecisionLog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.times_ms: dict[int, list[int]] = defaultdict(list)
-        self.decided: dict[str, int] = defaultdict(int)
+        self.decided: dict[str, list[tuple[int, int, int, str]]] = defaultdict(list)
+        """Per command: (partition, offset, timestamp ms, event) of each decision."""
         self.stopped = threading.Event()
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -174,7 +175,14 @@ class DecisionLog:
                             message.timestamp()[1]
                         )
                         for event in events:
-                            self.decided[event.command_id] += 1
+                            self.decided[event.command_id].append(
+                                (
+                                    message.partition(),
+                                    message.offset(),
+                                    message.timestamp()[1],
+                                    type(event).__name__,
+                                )
+                            )
         finally:
             consumer.close()
 
@@ -322,7 +330,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     for name, group in (("faulted_worker", moved), ("other_partitions", stayed)):
         for figure in FIGURES:
             figures[f"{figure}_{name}"] = _summary(
-                [per_partition[p][figure] for p in sorted(group)]
+                [per_partition[p].get(figure) for p in sorted(group)]
             )
     return figures
 
@@ -397,7 +405,9 @@ def run_scenario(
             worker.stop()
     time.sleep(2)
     decisions.stop()
-    delete_topics(settings)
+    twice = {c: d for c, d in decisions.decided.items() if len(d) > 1}
+    if not twice:
+        delete_topics(settings)  # kept as evidence otherwise
 
     per_partition = {
         p: partition_figures(decisions.times_ms.get(p, []), fault, end)
@@ -413,10 +423,14 @@ def run_scenario(
         for at, s in w.restores()
         if at >= fault
     ]
-    duplicates = sum(1 for n in decisions.decided.values() if n > 1)
     result |= {
         "decided_commands": decisions.count(),
-        "commands_decided_twice": duplicates,
+        "commands_decided_twice": len(twice),
+        "decided_twice": {
+            c: [(p, o, round(t / 1000 - fault, 3), e) for p, o, t, e in d]
+            for c, d in sorted(twice.items())[:20]
+        },
+        "topic_prefix": settings.topic_prefix,
         "per_partition": per_partition,
         "gap_seconds": _summary([f["gap_seconds"] for f in per_partition.values()]),
         "resumed_after_fault_seconds": _summary(
@@ -442,6 +456,7 @@ def main() -> None:
         default=0.0,
         help="after the fault; 0: session timeout + 30 s",
     )
+    parser.add_argument("--out", default="", help="result file (default: dated)")
     args = parser.parse_args()
     base = Settings.from_env()
     if not args.observe_seconds:
@@ -471,7 +486,7 @@ def main() -> None:
             results.append(found)
 
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"failover-{time.strftime('%Y-%m-%d')}.json"
+    out = Path(args.out or RESULTS / f"failover-{time.strftime('%Y-%m-%d')}.json")
     load = os.getloadavg()
     out.write_text(
         json.dumps(
