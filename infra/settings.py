@@ -88,7 +88,20 @@ class Settings:
         0.1, "How often the agent commits its transaction."
     )
     agent_session_timeout_seconds: float = _setting(
-        30.0, "How long a dead worker keeps its partitions before a rebalance."
+        30.0,
+        "How long a killed worker keeps its partitions before the group moves "
+        "them (Kafka session timeout; the broker allows 6-300 s).",
+    )
+    agent_heartbeat_interval_seconds: float = _setting(
+        1.0, "How often a worker tells the group it is alive (under 1/3 of the above)."
+    )
+    agent_rebalance_timeout_seconds: float = _setting(
+        30.0, "How long the group waits for every worker to rejoin a rebalance."
+    )
+    agent_standby_replicas: int = _setting(
+        1,
+        "Standby copies of each table partition other workers keep, so a moved "
+        "partition resumes without replaying its whole changelog.",
     )
     tick_interval_seconds: float = _setting(
         1.0, "How often the agent puts a Tick on each partition it owns."

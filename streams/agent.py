@@ -41,6 +41,8 @@ from schemas.codec import (
 )
 from streams import metrics
 from streams.eos import CommitGate
+from streams.rebalance import watch_rebalances
+from streams.recovery import fix_recovery
 from streams.transactional import send_in_transaction
 
 logger = logging.getLogger(__name__)
@@ -256,7 +258,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.kafka_replication_factor,
         broker_commit_interval=settings.agent_commit_interval_seconds,
         broker_session_timeout=settings.agent_session_timeout_seconds,
-        broker_heartbeat_interval=1.0,
+        broker_heartbeat_interval=settings.agent_heartbeat_interval_seconds,
+        broker_rebalance_timeout=settings.agent_rebalance_timeout_seconds,
+        table_standby_replicas=settings.agent_standby_replicas,
         web_enabled=False,
         web_port=settings.agent_web_port,
         producer_linger_ms=1,
@@ -299,5 +303,7 @@ def create_app(settings: Settings) -> faust.App:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         writer.forget_state()
 
+    fix_recovery(app)
+    watch_rebalances(app, commands_topic(settings))
     app.inventory_writer = writer  # type: ignore[attr-defined]
     return app
