@@ -194,4 +194,11 @@ def run(
     # uvloop: about 1.5x the status polls per core of the asyncio loop here
     # (bench/waiting_room.py); the Kafka and Cassandra threads hand results over
     # with call_soon_threadsafe, which it supports.
-    uvloop.run(serve_until_signalled(app, settings.gateway_host, settings.gateway_port))
+    uvloop.run(
+        serve_until_signalled(
+            app,
+            settings.gateway_host,
+            settings.gateway_port,
+            settings.gateway_listen_backlog,
+        )
+    )

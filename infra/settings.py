@@ -114,6 +114,12 @@ class Settings:
     )
     gateway_host: str = _setting("127.0.0.1", "Address the gateway listens on.")
     gateway_port: int = _setting(8080, "Port the gateway listens on.")
+    gateway_listen_backlog: int = _setting(
+        4096,
+        "Connections the kernel queues for the gateway before it accepts them (a "
+        "spike of new connections past it waits 1-3 s for SYN retries); capped "
+        "by net.core.somaxconn.",
+    )
     gateway_reply_timeout_seconds: float = _setting(
         2.0, "How long a hold request waits for its outcome before a 202."
     )
