@@ -1,8 +1,10 @@
 """The command bus: appends command batches to the commands topic and awaits the ack.
 
-Every record goes to the partition ``partition_for`` gives its key, never to the
-client's default partitioner. A background thread serves the producer's delivery
-reports, which resolve the senders' futures on their event loop.
+Every record goes to the partition the ``Router`` gives its key (a moved
+section's route, else the stable hash), never to the client's default
+partitioner; the router follows the routing topic while the bus runs. A
+background thread serves the producer's delivery reports, which resolve the
+senders' futures on their event loop.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from commands.errors import InfrastructureError
 from commands.model import Command
+from infra.routing import Router
 from infra.settings import Settings
-from infra.topics import commands_topic, partition_for
+from infra.topics import commands_topic
 from schemas.codec import command_headers, encode_commands
 
 logger = logging.getLogger(__name__)
@@ -78,10 +81,13 @@ class CommandBus:
     """Sends command batches to the commands topic, one record per batch."""
 
     def __init__(
-        self, settings: Settings, send_timeout_seconds: float = SEND_TIMEOUT_SECONDS
+        self,
+        settings: Settings,
+        send_timeout_seconds: float = SEND_TIMEOUT_SECONDS,
+        router: Router | None = None,
     ) -> None:
         self._topic = commands_topic(settings)
-        self._partitions = settings.command_partitions
+        self.router = router or Router(settings)
         self._timeout_seconds = send_timeout_seconds
         self._producer = Producer(producer_config(settings, send_timeout_seconds))
         self._stopping = threading.Event()
@@ -90,7 +96,8 @@ class CommandBus:
         )
 
     def start(self) -> None:
-        """Start serving delivery reports."""
+        """Read the routes, then start serving delivery reports."""
+        self.router.start()
         self._thread.start()
         logger.info("command bus started", extra={"topic": self._topic})
 
@@ -100,6 +107,11 @@ class CommandBus:
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout_seconds)
+        self.router.close()
+
+    def partition(self, key: str) -> int:
+        """The command partition a record with this key goes to now."""
+        return self.router.partition(key)
 
     async def send(self, key: str, commands: Sequence[Command]) -> None:
         """Append one batch under ``key``; resolve when Kafka acknowledged it."""
@@ -111,7 +123,7 @@ class CommandBus:
                 self._topic,
                 value=encode_commands(commands),
                 key=key.encode(),
-                partition=partition_for(key, self._partitions),
+                partition=self.router.partition(key),
                 headers=headers,
                 on_delivery=partial(_on_delivery, loop, future),
             )

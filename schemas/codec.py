@@ -30,6 +30,7 @@ from schemas.mapping import RecordMapping, union_mappings
 __all__ = [
     "COMMAND_SCHEMA_FP",
     "EVENT_SCHEMA_FP",
+    "ROUTE_EPOCH_HEADER",
     "SCHEMA_HEADER",
     "CodecError",
     "CorruptRecordError",
@@ -44,6 +45,10 @@ __all__ = [
 
 SCHEMA_HEADER: Final = "schema-fp"
 """Kafka header naming the fingerprint of the schema that wrote the record value."""
+
+ROUTE_EPOCH_HEADER: Final = "route-epoch"
+"""Kafka header of an event record of a section that moved partition: its route
+epoch (decimal). Absent means epoch 0, the section's hashed partition."""
 
 _SCHEMA_DIR: Final = Path(__file__).resolve().parent
 
