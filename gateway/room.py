@@ -26,7 +26,7 @@ from gateway.rate_limits import Limit, LocalBuckets
 from gateway.room_store import RoomStore
 from gateway.signing import Keyring
 from gateway.waiting_room import RoomState, advance, lag_aware_rate, rank
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,13 @@ class RoomConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoomConfig:
-        """The config of the ``gateway_*`` settings."""
+        """The config of the ``gateway_*`` settings; ``SettingsError`` if bad."""
+        try:
+            keyring = Keyring.parse(settings.gateway_signing_keys)
+        except ValueError as exc:  # the message names key ids, never secrets
+            raise SettingsError(f"TICKETING_GATEWAY_SIGNING_KEYS: {exc}") from exc
         return cls(
-            keyring=Keyring.parse(settings.gateway_signing_keys),
+            keyring=keyring,
             secret=settings.gateway_queue_secret.encode(),
             admit_per_second=settings.gateway_admit_per_second,
             refresh_seconds=settings.gateway_room_refresh_seconds,

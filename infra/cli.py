@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         return _dispatch(args, settings)
+    except SettingsError as exc:
+        print(f"ticketing: {exc}", file=sys.stderr)
+        return 2
     except TicketingError as exc:
         print(f"ticketing: {exc}", file=sys.stderr)
         return 1
@@ -227,12 +230,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _warn_of_default_secrets(settings)
     if args.command == "gateway":
         from gateway.app import run as gateway_run
+        from gateway.room import RoomConfig
         from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema
         from infra.topics import ensure_topics
         from projections.live_readers import LiveReadModels
         from projections.reader import connect
         from projections.schema import ensure_schema
 
+        RoomConfig.from_settings(settings)  # bad keys stop start-up here, clearly
         ensure_topics(settings)
         cluster, session = connect(settings)
         try:
