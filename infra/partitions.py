@@ -93,7 +93,7 @@ class PartitionStatus:
         return self.commands[key] / self.command_count if self.command_count else 0.0
 
 
-def command_keys(command: Command) -> str:
+def command_key(command: Command) -> str:
     """The inventory key a command is about (what its traffic is counted by)."""
     if isinstance(command, Tick):
         return TICK_KEY
@@ -179,7 +179,7 @@ def _sample(
             except CodecError:
                 continue
             for command in commands:
-                key = command_keys(command)
+                key = command_key(command)
                 if key == TICK_KEY:
                     status.ticks += 1
                 else:
