@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from commands.errors import TicketingError
@@ -21,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     services = commands.add_parser("services", help="local Kafka and Cassandra")
     services.add_argument("action", choices=("up", "down", "status"))
     services.add_argument("--reset", action="store_true", help="wipe data on up")
+    services.add_argument(
+        "--cluster",
+        action="store_true",
+        help="3 brokers and 2 Cassandra nodes on 127.0.0.x (infra/conf/cluster.env)",
+    )
 
     commands.add_parser("topics", help="create missing topics")
     commands.add_parser("agent", help="run the inventory agent (Faust worker)")
@@ -48,10 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     _partitions_parser(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
-    onsale.add_argument("--buyers", type=int, default=6000)
-    onsale.add_argument("--reserved-rows", type=int, default=20)
-    onsale.add_argument("--seats-per-row", type=int, default=50)
-    onsale.add_argument("--ga-capacity", type=int, default=2000)
+    from infra.onsale.plan import add_arguments as add_onsale_arguments
+
+    add_onsale_arguments(onsale)
     return parser
 
 
@@ -208,9 +213,10 @@ def _warn_of_default_secrets(settings: Settings) -> None:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "services":
-        from infra import services
+        from infra import cluster, services
 
-        return services.main([args.action] + (["--reset"] if args.reset else []))
+        entry = cluster.main if args.cluster else services.main
+        return entry([args.action] + (["--reset"] if args.reset else []))
     if args.command == "topics":
         from infra.topics import ensure_topics
 
@@ -242,7 +248,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         cluster, session = connect(settings)
         try:
             keyspace = settings.cassandra_keyspace
-            ensure_schema(session, keyspace)
+            ensure_schema(session, keyspace, settings)
             ensure_room_schema(session, keyspace)
             live = LiveReadModels(session, keyspace)
             gateway_run(
@@ -290,16 +296,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for name, value, default, description in settings.describe():
             print(f"{name:<44} {value:<22} {default:<22} {description}")
         return 0
-    from infra.onsale import OnsalePlan
+    from infra.onsale import plan_from_args
     from infra.onsale import run as onsale_run
 
-    plan = OnsalePlan(
-        reserved_rows=args.reserved_rows,
-        seats_per_row=args.seats_per_row,
-        ga_capacity=args.ga_capacity,
-        buyers=args.buyers,
-    )
-    return onsale_run(plan)
+    return onsale_run(plan_from_args(args), Path(args.out) if args.out else None)
 
 
 if __name__ == "__main__":

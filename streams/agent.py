@@ -319,12 +319,15 @@ def create_app(settings: Settings, router: Router | None = None) -> faust.App:
     """The Faust app of the inventory agent, with its topic, table and agent."""
     app = faust.App(
         settings.agent_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=f"kafka://{settings.kafka_bootstrap}",  # faust splits a host list
         store="rocksdb://",
         datadir=settings.agent_data_dir,
         processing_guarantee="exactly_once",
         topic_partitions=settings.command_partitions,
         topic_allow_declare=True,
+        # Changelog and other topics faust declares get the cluster's replicas;
+        # their min.insync.replicas is the brokers' default.
+        topic_replication_factor=settings.kafka_replication_factor,
         broker_commit_interval=settings.agent_commit_interval_seconds,
         broker_session_timeout=settings.agent_session_timeout_seconds,
         broker_heartbeat_interval=1.0,
