@@ -302,7 +302,7 @@ class MoveResult:
 def parse_section(text: str) -> tuple[str, str]:
     """``SHOW/SECTION`` as (show, section); raises ``MoveRefused`` otherwise."""
     show_id, _, section_id = text.partition("/")
-    if not show_id or not section_id or "/" in section_id or "~" in text:
+    if not show_id or not section_id or "/" in section_id or section_id[0] == "~":
         raise MoveRefused(f"name a section as SHOW/SECTION, not {text!r}")
     return show_id, section_id
 
