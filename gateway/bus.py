@@ -1,12 +1,14 @@
 """The command bus: appends command batches to the commands topic and awaits the ack.
 
-Every record goes to the partition ``partition_for`` gives its key, never to the
-client's default partitioner. Sends made in the same turn of the event loop are
-packed, per partition and in the order they were made, into one record of up to
-``MAX_COMMANDS_PER_RECORD`` commands: under a spike the agent then decodes and
-commits a few large records instead of many small ones, and no send waits for a
-timer. A background thread serves the producer's delivery reports, which resolve
-the senders' futures on their event loop.
+Every record goes to the partition the ``Router`` gives its key (a moved
+section's route, else the stable hash), never to the client's default
+partitioner; the router follows the routing topic while the bus runs. Sends
+made in the same turn of the event loop are packed, per partition and in the
+order they were made, into one record of up to ``MAX_COMMANDS_PER_RECORD``
+commands: under a spike the agent then decodes and commits a few large records
+instead of many small ones, and no send waits for a timer. A background thread
+serves the producer's delivery reports, which resolve the senders' futures on
+their event loop.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from commands.errors import InfrastructureError
 from commands.model import Command
+from infra.routing import Router
 from infra.settings import Settings
-from infra.topics import commands_topic, partition_for
+from infra.topics import commands_topic
 from schemas.codec import command_headers, encode_commands
 
 logger = logging.getLogger(__name__)
@@ -144,9 +147,10 @@ class CommandBus:
         settings: Settings,
         send_timeout_seconds: float = SEND_TIMEOUT_SECONDS,
         max_commands_per_record: int = MAX_COMMANDS_PER_RECORD,
+        router: Router | None = None,
     ) -> None:
         self._topic = commands_topic(settings)
-        self._partitions = settings.command_partitions
+        self.router = router or Router(settings)
         self._timeout_seconds = send_timeout_seconds
         self._max_commands = max_commands_per_record
         self._pending: dict[int, list[PendingSend]] = {}
@@ -160,7 +164,8 @@ class CommandBus:
         )
 
     def start(self) -> None:
-        """Start serving delivery reports."""
+        """Read the routes, then start serving delivery reports."""
+        self.router.start()
         self._thread.start()
         logger.info("command bus started", extra={"topic": self._topic})
 
@@ -170,6 +175,11 @@ class CommandBus:
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout_seconds)
+        self.router.close()
+
+    def partition(self, key: str) -> int:
+        """The command partition a record with this key goes to now."""
+        return self.router.partition(key)
 
     async def send(self, key: str, commands: Sequence[Command]) -> None:
         """Append one batch under ``key``; resolve when Kafka acknowledged it.
@@ -179,7 +189,7 @@ class CommandBus:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        partition = partition_for(key, self._partitions)
+        partition = self.router.partition(key)
         self._pending.setdefault(partition, []).append(
             PendingSend(key, commands, future)
         )

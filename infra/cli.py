@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _analyst_parsers(commands)
+    _partitions_parser(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
     from infra.onsale.plan import add_arguments as add_onsale_arguments
@@ -97,6 +98,59 @@ def _analyst_parsers(commands: Any) -> None:
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", default="-", help="file, or - for standard output")
+
+
+def _partitions_parser(commands: Any) -> None:
+    """``partitions status`` and ``partitions move``: load per partition, moves."""
+    partitions = commands.add_parser(
+        "partitions", help="per-partition load and lag; move a section"
+    )
+    actions = partitions.add_subparsers(dest="action", required=True)
+    status = actions.add_parser("status", help="rate, lag, sections, hottest keys")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument(
+        "--sample", type=int, default=500, help="newest records read per partition"
+    )
+    status.add_argument(
+        "--window-seconds", type=float, default=10.0, help="how recent a rate"
+    )
+    move = actions.add_parser("move", help="move SHOW/SECTION to another partition")
+    move.add_argument("section", help="the section, as SHOW/SECTION")
+    move.add_argument("--to", type=int, required=True, help="target partition")
+    move.add_argument("--timeout-seconds", type=float, default=30.0)
+    move.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _partitions(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``partitions status`` or ``partitions move``."""
+    from infra import partitions
+
+    if args.action == "status":
+        statuses, routes = partitions.read_status(
+            settings, args.sample, args.window_seconds
+        )
+        document = partitions.status_document(
+            statuses, routes, settings.command_partitions
+        )
+        print(
+            partitions.dumps(document)
+            if args.json
+            else partitions.render_status(document)
+        )
+        return 0
+    result = partitions.move_section(
+        settings, args.section, args.to, args.timeout_seconds
+    )
+    if args.json:
+        print(partitions.dumps(result.document()))
+    else:
+        print(
+            f"{result.key}: moved from partition {result.from_partition} to "
+            f"{result.to_partition} (route epoch {result.epoch}); handed off "
+            f"{result.handed_off_after_seconds:.3f} s and adopted "
+            f"{result.adopted_after_seconds:.3f} s after the command was sent"
+        )
+    return 0
 
 
 def _time_ms(text: str) -> int:
@@ -235,6 +289,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command in ("replay", "export"):
         return _analyst(args, settings)
+    if args.command == "partitions":
+        return _partitions(args, settings)
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
         for name, value, default, description in settings.describe():

@@ -1,8 +1,8 @@
 """Topic names, their partition counts and configs, and our one partitioner.
 
 Producers and agents must agree on the partition of a key, so nothing relies on a
-client's default partitioner: ``partition_for`` is the only mapping, and every
-producer sets the partition explicitly.
+client's default partitioner: every producer sets the partition explicitly, from
+``infra.routing.Router`` (a moved section's route, else ``partition_for``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ def commands_topic(settings: Settings) -> str:
 def events_topic(settings: Settings) -> str:
     """Events the agents decided: the source of truth, kept forever."""
     return f"{settings.topic_prefix}.events"
+
+
+def routing_topic(settings: Settings) -> str:
+    """Routes of moved sections, keyed by show/section; compacted, one partition."""
+    return f"{settings.topic_prefix}.routing"
 
 
 def dead_letters_topic(settings: Settings) -> str:
@@ -80,13 +85,22 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             partitions,
             {"retention.ms": str(28 * DAY_MS), "min.insync.replicas": min_isr},
         ),
+        # One partition: a router reads every route, in the order they were written.
+        TopicSpec(
+            routing_topic(settings),
+            1,
+            {"cleanup.policy": "compact", "min.insync.replicas": min_isr},
+        ),
     ]
 
 
 def partition_for(key: str, partitions: int) -> int:
-    """The partition of an inventory key: a stable hash, the same in every process."""
-    # TODO(limit): the routing table that moves hot sections comes with the
-    # operations issue; until then the hash alone decides.
+    """The hashed partition of a key, the same in every process.
+
+    A key without a route lives here; ``infra.routing.Router`` looks up routes
+    first. Keys that must reach every partition (``keys_for_every_partition``)
+    never have a route.
+    """
     return zlib.crc32(key.encode()) % partitions
 
 

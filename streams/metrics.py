@@ -116,6 +116,12 @@ ASSIGNED_PARTITIONS = Gauge(
     ["role"],
     registry=REGISTRY,
 )
+COMMANDS_FORWARDED = Counter(
+    "ticketing_agent_commands_sent_on",
+    "Commands sent to another partition by the core: section adopts, and "
+    "commands forwarded to the new owner of a section that moved.",
+    registry=REGISTRY,
+)
 
 
 def _outcome(events: Sequence[Event]) -> str:
