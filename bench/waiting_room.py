@@ -112,47 +112,68 @@ def serve(port: int) -> None:
         uvloop.run(main())
 
 
-async def prepare(base: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Two rooms: one mostly waiting (for polls), one all admitted (for holds)."""
+async def join_buyer(
+    session: aiohttp.ClientSession, base: str, show: str, n: int
+) -> dict[str, Any]:
+    """Ask buyer-n (on device-n) for a challenge, solve it and join: the answer."""
     from gateway.pow import solve
 
-    opens = time.time() + 2
+    room = f"{base}/v1/shows/{show}/waiting-room"
+    headers = {"Device-Id": f"device-{n}", "User-Agent": "bench"}
+    buyer = {"buyer_id": f"buyer-{n}"}
+    async with session.post(f"{room}/challenge", json=buyer, headers=headers) as asked:
+        puzzle = await asked.json()
+    solution = solve(puzzle["challenge"], puzzle["difficulty_bits"])
+    body = {**buyer, "challenge": puzzle["challenge"], "solution": solution}
+    async with session.post(f"{room}/join", json=body, headers=headers) as r:
+        return dict(await r.json())
+
+
+async def open_room(
+    session: aiohttp.ClientSession, base: str, show: str, rate: float, opens: float
+) -> None:
+    """Open a show's waiting room at epoch second ``opens``, letting ``rate``/s in."""
     opens_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(opens)) + "Z"
+    url = f"{base}/v1/shows/{show}/waiting-room"
+    body = {"opens_at": opens_at, "admit_per_second": rate}
+    async with session.put(url, json=body) as response:
+        assert response.status == 200, await response.text()
+
+
+async def admit_all(
+    session: aiohttp.ClientSession,
+    base: str,
+    show: str,
+    holders: list[dict[str, Any]],
+) -> list[dict[str, str]]:
+    """Admission headers of every joined buyer (the room must have let them in)."""
+    admitted = []
+    for n, joined in enumerate(holders):
+        headers = {"Device-Id": f"device-{n}", "Queue-Ticket": joined["queue_ticket"]}
+        url = f"{base}/v1/shows/{show}/waiting-room/admission"
+        async with session.post(url, headers=headers) as response:
+            token = (await response.json())["admission_token"]
+        admitted.append(
+            {"Admission-Token": token, "Device-Id": f"device-{n}", "n": str(n)}
+        )
+    return admitted
+
+
+async def prepare(base: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Two rooms: one mostly waiting (for polls), one all admitted (for holds)."""
+    opens = time.time() + 2
     async with aiohttp.ClientSession() as session:
         for show, rate in ((QUEUE_SHOW, 20.0), (HOLD_SHOW, 1e6)):
-            url = f"{base}/v1/shows/{show}/waiting-room"
-            body = {"opens_at": opens_at, "admit_per_second": rate}
-            async with session.put(url, json=body) as response:
-                assert response.status == 200, await response.text()
-
-        async def join(show: str, n: int) -> dict[str, Any]:
-            room = f"{base}/v1/shows/{show}/waiting-room"
-            headers = {"Device-Id": f"device-{n}", "User-Agent": "bench"}
-            buyer = {"buyer_id": f"buyer-{n}"}
-            async with session.post(
-                f"{room}/challenge", json=buyer, headers=headers
-            ) as asked:
-                puzzle = await asked.json()
-            solution = solve(puzzle["challenge"], puzzle["difficulty_bits"])
-            body = {**buyer, "challenge": puzzle["challenge"], "solution": solution}
-            async with session.post(f"{room}/join", json=body, headers=headers) as r:
-                return dict(await r.json())
-
-        tickets = [(await join(QUEUE_SHOW, n))["queue_ticket"] for n in range(VISITORS)]
-        holders = [await join(HOLD_SHOW, n) for n in range(VISITORS)]
+            await open_room(session, base, show, rate, opens)
+        tickets = [
+            (await join_buyer(session, base, QUEUE_SHOW, n))["queue_ticket"]
+            for n in range(VISITORS)
+        ]
+        holders = [
+            await join_buyer(session, base, HOLD_SHOW, n) for n in range(VISITORS)
+        ]
         await asyncio.sleep(max(0.0, opens - time.time()) + 1.5)
-        admitted = []
-        for n, joined in enumerate(holders):
-            headers = {
-                "Device-Id": f"device-{n}",
-                "Queue-Ticket": joined["queue_ticket"],
-            }
-            url = f"{base}/v1/shows/{HOLD_SHOW}/waiting-room/admission"
-            async with session.post(url, headers=headers) as response:
-                token = (await response.json())["admission_token"]
-            admitted.append(
-                {"Admission-Token": token, "Device-Id": f"device-{n}", "n": str(n)}
-            )
+        admitted = await admit_all(session, base, HOLD_SHOW, holders)
     return tickets, admitted
 
 
@@ -175,7 +196,9 @@ end
 """
 
 
-def lua_holds(admitted: list[dict[str, str]]) -> str:
+def lua_holds(
+    admitted: list[dict[str, str]], show: str = HOLD_SHOW, section: str = "ga"
+) -> str:
     rows = ",".join(
         f'{{"{a["Admission-Token"]}","{a["Device-Id"]}","buyer-{a["n"]}"}}'
         for a in admitted
@@ -194,7 +217,7 @@ request = function()
   headers["Idempotency-Key"] = "k-" .. k .. "-" .. math.random(1, 1000000000)
   headers["Content-Type"] = "application/json"
   local body = '{{"buyer_id": "' .. b[3] .. '", "quantity": 1}}'
-  return wrk.format("POST", "/v1/shows/{HOLD_SHOW}/sections/ga/holds", headers, body)
+  return wrk.format("POST", "/v1/shows/{show}/sections/{section}/holds", headers, body)
 end
 """
 
@@ -205,15 +228,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_wrk(port: int, script: str, pid: int) -> tuple[float, float, str]:
-    """(requests per second, requests per gateway CPU-second, wrk's latency line)."""
+def wrk(port: int, script: str, connections: int, seconds: int) -> str:
+    """wrk's output for a run of ``script`` (pinned to CPU 1 when there is one)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     command = [
         "wrk",
         "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{DURATION_SECONDS}s",
+        f"-c{connections}",
+        f"-d{seconds}s",
         "--latency",
         "-s",
         lua.name,
@@ -221,17 +244,36 @@ def run_wrk(port: int, script: str, pid: int) -> tuple[float, float, str]:
     ]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", "1", *command]
+    try:
+        return subprocess.run(
+            command, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        os.unlink(lua.name)
+
+
+WRK_P50 = r"^\s+50%\s+(\S+)"
+WRK_P99 = r"^\s+99%\s+(\S+)"
+
+
+def wrk_figure(output: str, pattern: str) -> str | None:
+    """One figure of wrk's output (the first group of ``pattern``), if there."""
+    found = re.search(pattern, output, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def run_wrk(port: int, script: str, pid: int) -> tuple[float, float, str]:
+    """(requests per second, requests per gateway CPU-second, wrk's latency line)."""
     before = cpu_seconds(pid)
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    output = wrk(port, script, CONNECTIONS, DURATION_SECONDS)
     used = cpu_seconds(pid) - before
-    os.unlink(lua.name)
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
-    note = f"p99 {p99.group(1) if p99 else '?'}"
+    rate = float(wrk_figure(output, r"Requests/sec:\s+([\d.]+)") or "nan")
+    total = int(wrk_figure(output, r"(\d+) requests in") or 0)
+    errors = wrk_figure(output, r"Non-2xx or 3xx responses: (\d+)")
+    p99 = wrk_figure(output, WRK_P99)
+    note = f"p99 {p99 or '?'}"
     if errors:
-        note += f", non-2xx {errors.group(1)}"
+        note += f", non-2xx {errors}"
     return rate, total / used if used else float("nan"), note
 
 
