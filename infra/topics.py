@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from commands.errors import InfrastructureError
+from commands.stripes import stripe_key_parts
 from infra.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,18 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 def partition_for(key: str, partitions: int) -> int:
-    """The partition of an inventory key: a stable hash, the same in every process."""
+    """The partition of an inventory key: a stable hash, the same in every process.
+
+    Stripe ``i`` of a section (key ``<show>/<section>~<i>``) goes to the partition
+    after the section's by ``i``, so up to ``partitions`` stripes of one section
+    land on distinct partitions, stripe 0 on the section's own.
+    """
     # TODO(limit): the routing table that moves hot sections comes with the
     # operations issue; until then the hash alone decides.
+    stripe = stripe_key_parts(key)
+    if stripe is not None:
+        section, index = stripe
+        return (zlib.crc32(section.encode()) + index) % partitions
     return zlib.crc32(key.encode()) % partitions
 
 

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from commands.model import (
+    CapacityTransferredIn,
+    CapacityTransferredOut,
     Event,
     HoldExpired,
     HoldPlaced,
@@ -25,6 +27,7 @@ from commands.model import (
     InventoryWithdrawn,
     SectionCreated,
     SectionKind,
+    SectionStriped,
     TicketsSold,
 )
 
@@ -169,8 +172,20 @@ _ROW_EVENTS = (
     InventoryAdded,
     InventoryWithdrawn,
     HoldTtlChanged,
+    SectionStriped,
+    CapacityTransferredOut,
+    CapacityTransferredIn,
 )
 """Events decided by a section that change its row; all come from its partition."""
+
+
+_CAPACITY_CHANGES = (
+    InventoryAdded,
+    InventoryWithdrawn,
+    SectionStriped,
+    CapacityTransferredOut,
+    CapacityTransferredIn,
+)
 
 
 def _count(row: SectionAvailability, event: Event) -> None:
@@ -182,7 +197,8 @@ def _count(row: SectionAvailability, event: Event) -> None:
     elif isinstance(event, TicketsSold):
         row.held -= event.quantity
         row.sold += event.quantity
-    elif isinstance(event, InventoryAdded | InventoryWithdrawn):
+    elif isinstance(event, _CAPACITY_CHANGES):
+        # Stripes and striped sections: places moved between rows of a section.
         row.capacity = event.capacity
     elif isinstance(event, HoldTtlChanged):
         row.hold_ttl_seconds = event.hold_ttl_seconds

@@ -71,11 +71,13 @@ _LEGACY_COMMAND_FPS: Final = (
     "1088b0f7fbc60094",
     "8e92e166242f496e",
     "25216ba694e0b295",
+    "a7aa44fda481086f",
 )
 _LEGACY_EVENT_FPS: Final = (
     "5142d740f204634a",
     "f9d63c51d961bb69",
     "1479ae6608e81a76",
+    "540d7d8092df3760",
 )
 
 
