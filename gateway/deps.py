@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.availability import AvailabilityCache
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.room import Rooms
+from gateway.stripes import StripePicker
 
 BUS: Final = web.AppKey("bus", CommandSender)
 OUTCOMES: Final = web.AppKey("outcomes", OutcomeSource)
@@ -20,6 +21,7 @@ HOLDS: Final = web.AppKey("holds", HoldSource)
 REPLY_TIMEOUT: Final = web.AppKey("reply_timeout_seconds", float)
 PARTITIONS: Final = web.AppKey("command_partitions", int)
 ROOMS: Final = web.AppKey("rooms", Rooms)
+STRIPES: Final = web.AppKey("stripes", StripePicker)
 """The waiting rooms, buckets and passes of this instance."""
 
 Shortcut = Callable[[web.Request], Awaitable[web.StreamResponse] | None]
