@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _analyst_parsers(commands)
+    _partitions_parsers(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
     onsale.add_argument("--buyers", type=int, default=6000)
@@ -92,6 +93,22 @@ def _analyst_parsers(commands: Any) -> None:
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", default="-", help="file, or - for standard output")
+
+
+def _partitions_parsers(commands: Any) -> None:
+    """``partitions``: where sections live and how hot ones are split."""
+    from infra.stripe_command import add_stripe_parser
+
+    partitions = commands.add_parser("partitions", help="partitions and stripes")
+    actions = partitions.add_subparsers(dest="partitions_action", required=True)
+    add_stripe_parser(actions)
+
+
+def _partitions(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a ``partitions`` action."""
+    from infra.stripe_command import run_stripe
+
+    return run_stripe(settings, args.target, args.stripes, args.timeout_seconds)
 
 
 def _time_ms(text: str) -> int:
@@ -224,6 +241,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command in ("replay", "export"):
         return _analyst(args, settings)
+    if args.command == "partitions":
+        return _partitions(args, settings)
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
         for name, value, default, description in settings.describe():
