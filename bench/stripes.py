@@ -217,6 +217,10 @@ def run_mode(
             show_id, (HoldPlaced, HoldRejected), buyers, 900
         )
         decided = time.monotonic()
+        print(
+            f"{show_id}: {verdicts} verdicts in {decided - started:.1f} s",
+            flush=True,
+        )
 
         placed = [e for e in events if isinstance(e, HoldPlaced)]
         send_commands(settings, _payments(placed))
