@@ -152,6 +152,37 @@ def test_decode_fills_defaults_when_command_was_written_by_the_first_schema() ->
     assert decoded.sections[0].capacity == 9
 
 
+def test_a_section_written_before_stripes_decodes_unstriped() -> None:
+    spec = {
+        "section_id": "GA",
+        "kind": "general_admission",
+        "rows": [],
+        "capacity": 9,
+        "price_cents": 0,
+    }
+    show = {
+        "command_id": "cmd-0",
+        "issued_at_ms": 5,
+        "show_id": "show-1",
+        "hold_ttl_seconds": 600,
+        "max_tickets_per_buyer": 4,
+        "sections": [spec],
+        "inventory_mode": "holds",
+        "payment_window_seconds": 900,
+        "sale_open": True,
+    }
+    value = _legacy_value(
+        "CommandBatch",
+        "a7aa44fda481086f",
+        {"commands": [{"body": ("ticketing.CreateShow", show)}]},
+    )
+
+    (decoded,) = decode_commands(value, [(SCHEMA_HEADER, b"a7aa44fda481086f")])
+
+    assert isinstance(decoded, CreateShow)
+    assert decoded.sections[0].stripes == 0
+
+
 def test_decode_fills_defaults_when_event_was_written_by_the_first_schema() -> None:
     created = {
         "command_id": "cmd-0",

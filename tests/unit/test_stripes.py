@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from commands.buyers import buyer_key
 from commands.inventory import PartitionInventory, section_key
@@ -34,6 +35,9 @@ from gateway.show_validation import ShowRequest
 from gateway.shows import create_show_commands
 from gateway.stripes import pick_stripe
 from gateway.testing import FakeShowView, admission_headers, harness, serve
+from infra.cli import _parser
+from infra.settings import Settings
+from infra.stripe_command import StripeRefused, run_stripe
 from infra.topics import partition_for
 from projections.availability import SectionAvailability
 
@@ -178,3 +182,12 @@ async def test_hold_goes_to_a_stripe_with_stock_and_names_the_section() -> None:
     assert body["section_id"] == "floor"
     assert body["hold_id"] == hold_command_id("b1", "k1")
     assert [c.section_id for c in sent] == ["floor~1"]
+
+
+def test_partitions_stripe_parses_and_refuses_a_target_without_section() -> None:
+    args = _parser().parse_args(["partitions", "stripe", "s1/floor", "--stripes", "4"])
+
+    assert (args.command, args.partitions_action) == ("partitions", "stripe")
+    assert (args.target, args.stripes) == ("s1/floor", 4)
+    with pytest.raises(StripeRefused):
+        run_stripe(Settings(), "s1", 4, 1.0)
