@@ -14,7 +14,7 @@ import time
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -44,11 +44,20 @@ from streams.eos import CommitGate
 from streams.transactional import send_in_transaction
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ENTRY_SEPARATOR = "\x1f"
 TICK_KEY_PREFIX = "~tick/"
 FOLLOW_UP_KEY_PREFIX = "~follow-up/"
 TABLE_NAME = "section_entry_to_value"
+MAX_ITEMS_PER_RECORD = 500
+"""Commands or events per record at most: a stripe that refuses thousands of
+parked holds at once must not exceed the broker's record size (1 MiB)."""
+
+
+def chunks(items: Sequence[T], size: int = MAX_ITEMS_PER_RECORD) -> list[Sequence[T]]:
+    """Items in order, in slices of at most ``size``."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def table_key(partition: int, key: str, entry: str) -> bytes:
@@ -207,15 +216,16 @@ class InventoryWriter:
             by_target[partition_for(key, partitions)].append(command)
         headers = command_headers()
         for target, commands in by_target.items():
-            await self._send(
-                source_topic=self.commands_topic,
-                partition=partition,
-                topic=self.commands_topic,
-                target_partition=target,
-                key=f"{FOLLOW_UP_KEY_PREFIX}{target}".encode(),
-                value=encode_commands(commands),
-                headers=headers,
-            )
+            for chunk in chunks(commands):
+                await self._send(
+                    source_topic=self.commands_topic,
+                    partition=partition,
+                    topic=self.commands_topic,
+                    target_partition=target,
+                    key=f"{FOLLOW_UP_KEY_PREFIX}{target}".encode(),
+                    value=encode_commands(chunk),
+                    headers=headers,
+                )
 
     def _persist(self, inventory: PartitionInventory, partition: int) -> None:
         for key, changes in inventory.drain_changes().items():
@@ -231,14 +241,15 @@ class InventoryWriter:
             by_key[event_key(event)].append(event)
         headers = event_headers()
         for key, section_events in by_key.items():
-            await self._send(
-                source_topic=self.commands_topic,
-                partition=partition,
-                topic=self.events_topic,
-                key=key.encode(),
-                value=encode_events(section_events),
-                headers=headers,
-            )
+            for chunk in chunks(section_events):
+                await self._send(
+                    source_topic=self.commands_topic,
+                    partition=partition,
+                    topic=self.events_topic,
+                    key=key.encode(),
+                    value=encode_events(chunk),
+                    headers=headers,
+                )
 
 
 def create_app(settings: Settings) -> faust.App:

@@ -14,7 +14,9 @@ from commands.model import (
     Event,
     HoldForwarded,
     HoldPlaced,
+    HoldRejected,
     PlaceHold,
+    RejectionReason,
     ReleaseHold,
     RequestHold,
     SectionKind,
@@ -40,8 +42,11 @@ from infra.settings import Settings
 from infra.stripe_command import StripeRefused, run_stripe
 from infra.topics import partition_for
 from projections.availability import SectionAvailability
+from schemas.codec import encode_events
+from streams.agent import chunks
 
 GA = SectionKind.GENERAL_ADMISSION
+SOLD_OUT = RejectionReason.SOLD_OUT
 
 
 def _row(section_id: str, capacity: int, held: int, sold: int) -> SectionAvailability:
@@ -191,3 +196,17 @@ def test_partitions_stripe_parses_and_refuses_a_target_without_section() -> None
     assert (args.target, args.stripes) == ("s1/floor", 4)
     with pytest.raises(StripeRefused):
         run_stripe(Settings(), "s1", 4, 1.0)
+
+
+def test_a_mass_refusal_fits_in_records_under_the_broker_limit_when_chunked() -> None:
+    refusals = [
+        HoldRejected(
+            "h" * 32 + str(n), 0, "s1", "floor~0", "b" * 40, SOLD_OUT, "x" * 60
+        )
+        for n in range(5_000)
+    ]
+
+    records = [encode_events(chunk) for chunk in chunks(refusals)]
+
+    assert sum(len(chunk) for chunk in chunks(refusals)) == 5_000
+    assert max(len(record) for record in records) < 1024 * 1024
