@@ -14,7 +14,8 @@ only by commands, each decided once by the writer that owns the places:
 3. The asker places parked holds as places arrive, in the order they parked.
    When every sibling has answered: if the round brought places and holds are
    still parked, it asks again; if it brought none, the parked holds are refused
-   as sold out.
+   as sold out, and for ``DRY_RETRY_MS`` of log time holds that do not fit are
+   refused at once instead of parked.
 
 Ids: a round is ``<show>/<stripe>#<n>``; the request to (and transfer from)
 sibling S is ``<round>><S>``; its transfer-in is ``in:<transfer>``. Every
