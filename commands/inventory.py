@@ -30,7 +30,9 @@ from commands.model import (
     ReturnBuyerPlaces,
     SectionCommand,
     SectionCreated,
+    SectionKind,
     SectionRejected,
+    SectionSpec,
     SetBuyerLimit,
     Tick,
 )
@@ -52,6 +54,7 @@ from commands.state import (
     HoldState,
     OpenHold,
 )
+from commands.stripes import MAX_STRIPES, low_water_for, stripe_of
 
 __all__ = [
     "CLOSED_HOLD",
@@ -205,20 +208,29 @@ class PartitionInventory:
             expired = section.expired(tick.command_id, now_ms, hold)
             section.apply(expired)
             events.append(expired)
+        for section in self.sections.values():
+            # Places given back by expiry go on to the stripes of a striped
+            # section, and may let a stripe place the holds it parked.
+            if section.stripes:
+                events.extend(section.after_command(tick.command_id, section.clock_ms))
         return events
 
     def _create_sections(self, command: CreateShow) -> list[Event]:
         events: list[Event] = []
         for spec in command.sections:
             key = section_key(command.show_id, spec.section_id)
-            if key in self.sections or key in self.moved:
+            existing = self.sections.get(key)
+            if existing is not None and command.command_id in existing._decided_ids:
+                continue  # a stripe's creation, delivered again
+            refusal = stripe_spec_refusal(spec)
+            if existing is not None or key in self.moved or refusal is not None:
                 events.append(
                     SectionRejected(
                         command_id=command.command_id,
                         occurred_at_ms=command.issued_at_ms,
                         show_id=command.show_id,
                         section_id=spec.section_id,
-                        reason=RejectionReason.SECTION_EXISTS,
+                        reason=refusal or RejectionReason.SECTION_EXISTS,
                     )
                 )
                 continue
@@ -232,6 +244,11 @@ class PartitionInventory:
                 payment_window_seconds=command.payment_window_seconds,
                 sale_open=command.sale_open,
             )
+            if spec.stripes:
+                section.stripes = spec.stripes
+                section.low_water = low_water_for(spec.capacity)
+                section._decided_ids.add(command.command_id)
+                section._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
             section._dirty.update((META_ENTRY, CLOCK_ENTRY))
             self.sections[key] = section
             events.append(
@@ -263,6 +280,20 @@ class PartitionInventory:
             if section._dirty:
                 changes.setdefault(key, {}).update(section.drain_changes())
         return changes
+
+
+def stripe_spec_refusal(spec: SectionSpec) -> RejectionReason | None:
+    """Why a section spec cannot be created, if it names stripes wrongly."""
+    found = stripe_of(spec.section_id)
+    if not spec.stripes and found is None:
+        return None
+    valid = (
+        found is not None
+        and spec.kind is SectionKind.GENERAL_ADMISSION
+        and 1 <= spec.stripes <= MAX_STRIPES
+        and found[1] < spec.stripes
+    )
+    return None if valid else RejectionReason.INVALID_REQUEST
 
 
 def _unknown_section(command: SectionCommand | HandOffSection) -> Event:

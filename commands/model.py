@@ -81,6 +81,8 @@ class SectionSpec:
     # "general_admission" entries.
     price_cents: int = 0
     """Price of one place, in minor units of the payment currency."""
+    stripes: int = 0
+    """For one stripe of a GA section (id ``<section>~<i>``): how many there are."""
 
     def seat_ids(self) -> tuple[str, ...]:
         """Seat ids of a reserved section, ``<row>-<number>``, in plan order."""
@@ -230,6 +232,51 @@ class WithdrawInventory:
     quantity: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class StripeSection:
+    """Split a live GA section into ``stripes`` stripes on their own partitions."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    stripes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCapacity:
+    """Ask a sibling stripe for up to ``quantity`` free places for ``to_section_id``.
+
+    ``request_id`` names the asker's round of requests; the command id is
+    ``<request_id>><donor section>``, which is also the transfer's id.
+    """
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    to_section_id: str
+    quantity: int
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveCapacity:
+    """Take places a sibling (or the section a stripe came from) gave up.
+
+    ``request_id`` is the round it answers, empty for an unasked transfer.
+    """
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    from_section_id: str
+    quantity: int
+    transfer_id: str
+    request_id: str = ""
+
+
 SectionCommand = (
     PlaceHold
     | ReleaseHold
@@ -240,6 +287,9 @@ SectionCommand = (
     | ChangeHoldTtl
     | AddInventory
     | WithdrawInventory
+    | StripeSection
+    | RequestCapacity
+    | ReceiveCapacity
 )
 """A command addressed to one section (it carries show_id and section_id)."""
 
@@ -613,6 +663,101 @@ class SectionAdopted:
     hold_ttl_seconds: int
 
 
+@dataclass(frozen=True, slots=True)
+class SectionStriped:
+    """A GA section's free places went to ``stripes`` new stripes, in ``shares``.
+
+    The section keeps its open and sold holds; places they give back later go
+    to the stripes too. The other fields are what each stripe is created with.
+    """
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    stripes: int
+    shares: tuple[int, ...]
+    capacity: int
+    hold_ttl_seconds: int
+    max_tickets_per_buyer: int
+    price_cents: int
+    inventory_mode: InventoryMode
+    payment_window_seconds: int
+    sale_open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityRequested:
+    """A stripe short of free places asked each sibling for up to ``quantity``."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    request_id: str
+    quantity: int
+    stripes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityTransferredOut:
+    """Free places left this section for ``to_section_id`` (possibly none).
+
+    ``capacity`` is this section's capacity after; ``request_id`` the round it
+    answers, empty for an unasked transfer.
+    """
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    transfer_id: str
+    to_section_id: str
+    quantity: int
+    capacity: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityTransferredIn:
+    """Free places arrived from ``from_section_id``; ``capacity`` is the new one."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    transfer_id: str
+    from_section_id: str
+    quantity: int
+    capacity: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldParked:
+    """A stripe short of places keeps a hold waiting for its siblings' answers."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    buyer_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoldForwarded:
+    """A hold for a striped section went on to one of its stripes."""
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    to_section_id: str
+    buyer_id: str
+    quantity: int
+
+
 Event = (
     SectionCreated
     | SectionRejected
@@ -635,4 +780,10 @@ Event = (
     | BuyerPlacesReturned
     | SectionHandedOff
     | SectionAdopted
+    | SectionStriped
+    | CapacityRequested
+    | CapacityTransferredOut
+    | CapacityTransferredIn
+    | HoldParked
+    | HoldForwarded
 )

@@ -26,16 +26,19 @@ from commands.model import (
     InventoryWithdrawn,
     OpenSale,
     PlaceHold,
+    ReceiveCapacity,
     RecordPaymentResult,
     RefundReason,
     RefundRequired,
     RejectionReason,
     ReleaseHold,
     ReleaseReason,
+    RequestCapacity,
     SaleClosed,
     SaleOpened,
     SectionCommand,
     SectionKind,
+    StripeSection,
     TicketsSold,
     WithdrawInventory,
 )
@@ -46,15 +49,15 @@ from commands.state import (
     COMMAND_ENTRY_PREFIX,
     HoldState,
     OpenHold,
-    SectionState,
 )
+from commands.stripes import StripedSection
 
 Refusal = tuple[RejectionReason, str]
 """A stable reason and a short human detail."""
 
 
 @dataclass(slots=True)
-class SectionInventory(SectionState):
+class SectionInventory(StripedSection):
     """One section's places: free, held or sold, decided in log order."""
 
     def handle(self, command: SectionCommand) -> list[Event]:
@@ -65,27 +68,39 @@ class SectionInventory(SectionState):
         if command.command_id in self._decided_ids:
             # A redelivered command gives no event: its first events stand, and
             # the gateway answers a retry from what it saw or from read models.
-            return events
+            return events + self._after(command.command_id, now_ms)
 
         decided = self._decide(command, now_ms)
         for event in decided:
             self.apply(event)
         self._decided_ids.add(command.command_id)
         self._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
-        return events + decided
+        return events + decided + self._after(command.command_id, now_ms)
+
+    def _after(
+        self, command_id: str, now_ms: int, placed_hold: bool = False
+    ) -> list[Event]:
+        if not self.stripes:
+            return []
+        return self.after_command(command_id, now_ms, placed_hold)
 
     def handle_hold(self, command: PlaceHold) -> list[Event]:
         """Expire lapsed holds, then place or refuse the hold; fold and return."""
         now_ms, events = self.advance_clock(command.command_id, command.issued_at_ms)
-        if self.is_known_hold(command.command_id) or (
-            command.command_id in self._decided_ids
+        if (
+            self.is_known_hold(command.command_id)
+            or command.command_id in self._decided_ids
+            or command.command_id in self.parked
         ):
             # A redelivered hold gives no event, placed or refused; retries are
             # answered from the holds read model, and keys reused elsewhere are
             # caught by the buyers' ledger (docs/idempotency.md).
             return events
 
-        decided = self._decide_hold(command, now_ms)
+        if self.is_striped:
+            decided = self.forward(command, now_ms)
+        else:
+            decided = self._decide_hold(command, now_ms)
         for event in decided:
             self.apply(event)
         if not self.is_known_hold(command.command_id):
@@ -97,7 +112,8 @@ class SectionInventory(SectionState):
             # redelivery window (the commit interval plus a rebalance).
             self._decided_ids.add(command.command_id)
             self._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
-        return events + decided
+        placed = self.is_known_hold(command.command_id)
+        return events + decided + self._after(command.command_id, now_ms, placed)
 
     def advance_clock(
         self, command_id: str, issued_at_ms: int
@@ -144,6 +160,8 @@ class SectionInventory(SectionState):
             return [SaleOpened(command.command_id, now_ms, *self._where())]
         if isinstance(command, CloseSale):
             return [SaleClosed(command.command_id, now_ms, *self._where())]
+        if isinstance(command, StripeSection | RequestCapacity | ReceiveCapacity):
+            return self.decide_stripe_command(command, now_ms)
         raise TypeError(f"not a section command: {type(command).__name__}")
 
     def _where(self) -> tuple[str, str]:
@@ -169,6 +187,8 @@ class SectionInventory(SectionState):
 
     def _decide_hold(self, command: PlaceHold, now_ms: int) -> list[Event]:
         refusal, seat_ids = self._hold_refusal(command)
+        if refusal is not None and self._parks(refusal[0], command, now_ms):
+            return self.park(command, now_ms)
         if refusal is not None:
             reason, detail = refusal
             return [
@@ -183,20 +203,48 @@ class SectionInventory(SectionState):
                 )
             ]
 
+        quantity = len(seat_ids) if seat_ids else command.quantity
+        return self._placed(
+            command.command_id, command.buyer_id, seat_ids, quantity, now_ms
+        )
+
+    def _parks(self, reason: RejectionReason, command: PlaceHold, now_ms: int) -> bool:
+        """Whether a stripe keeps a hold waiting for places instead of refusing it."""
+        return (
+            reason is RejectionReason.SOLD_OUT
+            and self.has_siblings
+            and command.quantity <= self.max_tickets_per_buyer
+            and not self.found_siblings_dry(now_ms)
+        )
+
+    def placed_events(
+        self, hold_id: str, buyer_id: str, quantity: int, now_ms: int
+    ) -> list[Event]:
+        """The events of placing a GA hold of ``quantity`` places."""
+        return self._placed(hold_id, buyer_id, (), quantity, now_ms)
+
+    def _placed(
+        self,
+        hold_id: str,
+        buyer_id: str,
+        seat_ids: tuple[str, ...],
+        quantity: int,
+        now_ms: int,
+    ) -> list[Event]:
         placed = HoldPlaced(
-            command_id=command.command_id,
+            command_id=hold_id,
             occurred_at_ms=now_ms,
-            hold_id=command.command_id,
+            hold_id=hold_id,
             show_id=self.show_id,
             section_id=self.spec.section_id,
-            buyer_id=command.buyer_id,
+            buyer_id=buyer_id,
             seat_ids=seat_ids,
-            quantity=len(seat_ids) if seat_ids else command.quantity,
+            quantity=quantity,
             expires_at_ms=now_ms + self.hold_ttl_seconds * 1000,
         )
         if self.inventory_mode is InventoryMode.HOLDS:
             return [placed]
-        return [placed, self._checkout_started(command.command_id, placed, now_ms)]
+        return [placed, self._checkout_started(hold_id, placed, now_ms)]
 
     def _hold_refusal(
         self, command: PlaceHold

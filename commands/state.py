@@ -18,6 +18,11 @@ One entry per name, JSON-ready (``drain_changes`` returns ``None`` for none here
                     sold: ``[buyer, seats, quantity, last_deadline_ms, 2]``;
                     ended unsold: ``0``, or ``1`` once a refund was required
 ``cmd:<id>``        ``1``: a decided command other than a hold (redelivery guard)
+``stripe``          a stripe's or striped section's transfer state:
+                    ``[rounds, open round id, answers awaited, places gained,
+                    unasked transfers out, holds parked so far, log time the
+                    last round closed]``
+``park:<id>``       a hold waiting for capacity: ``[order, buyer, quantity]``
 ==================  ==============================================================
 """
 
@@ -31,10 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from commands.model import (
+    CapacityRequested,
+    CapacityTransferredIn,
+    CapacityTransferredOut,
     CheckoutStarted,
     Event,
     HoldExpired,
+    HoldParked,
     HoldPlaced,
+    HoldRejected,
     HoldReleased,
     HoldTtlChanged,
     InventoryAdded,
@@ -46,6 +56,7 @@ from commands.model import (
     SaleOpened,
     SectionKind,
     SectionSpec,
+    SectionStriped,
     TicketsSold,
 )
 from commands.seating import with_rows_added, with_seats_removed
@@ -57,6 +68,8 @@ META_ENTRY = "meta"
 CLOCK_ENTRY = "clock"
 HOLD_ENTRY_PREFIX = "hold:"
 COMMAND_ENTRY_PREFIX = "cmd:"
+STRIPE_ENTRY = "stripe"
+PARK_ENTRY_PREFIX = "park:"
 CLOSED_HOLD = 0
 """Entry value of a hold that ended unsold: its id stays known, its places free."""
 REFUNDED_HOLD = 1
@@ -85,6 +98,46 @@ class OpenHold:
 
 
 @dataclass(slots=True)
+class ParkedHold:
+    """A GA hold a stripe could not place yet: it waits for a transfer in."""
+
+    order: int
+    hold_id: str
+    buyer_id: str
+    quantity: int
+
+
+@dataclass(slots=True)
+class StripeState:
+    """How a stripe asks its siblings for places, one round of requests at a time.
+
+    Also used by a section that was striped: it counts the unasked transfers that
+    send the places its holds give back on to its stripes.
+    """
+
+    rounds: int = 0
+    round_id: str = ""
+    answers_awaited: int = 0
+    round_gain: int = 0
+    transfers_out: int = 0
+    parked_total: int = 0
+    round_closed_ms: int = 0
+    """Log time the last round got its last answer."""
+
+    def entry(self) -> list[Any]:
+        """The persisted entry."""
+        return [
+            self.rounds,
+            self.round_id,
+            self.answers_awaited,
+            self.round_gain,
+            self.transfers_out,
+            self.parked_total,
+            self.round_closed_ms,
+        ]
+
+
+@dataclass(slots=True)
 class SectionState:
     """One section's places: free, held (held or payment pending) or sold."""
 
@@ -99,6 +152,13 @@ class SectionState:
     payment_window_seconds: int = DEFAULT_PAYMENT_WINDOW_SECONDS
     sale_open: bool = True
     route_epoch: int = 0
+    stripes: int = 0
+    """Stripes of a stripe's section (its id is ``<section>~<i>``), or how many
+    stripes a striped section was split into; 0 for a section never striped."""
+    low_water: int = 0
+    """A stripe asks its siblings for places when its free places fall below."""
+    stripe: StripeState = field(default_factory=StripeState)
+    parked: dict[str, ParkedHold] = field(default_factory=dict)
     sold_holds: dict[str, OpenHold] = field(default_factory=dict)
     ended_holds: dict[str, int] = field(default_factory=dict)
     _all_seats: set[str] = field(default_factory=set)
@@ -171,8 +231,60 @@ class SectionState:
         elif isinstance(event, RefundRequired):
             self.ended_holds[event.hold_id] = REFUNDED_HOLD
             self._dirty.add(HOLD_ENTRY_PREFIX + event.hold_id)
+        elif isinstance(event, HoldParked | HoldRejected):
+            self._apply_parking(event)
+        elif isinstance(
+            event, CapacityRequested | CapacityTransferredOut | CapacityTransferredIn
+        ):
+            self._apply_transfer(event)
         else:
             self._apply_admin(event)
+
+    def _apply_parking(self, event: HoldParked | HoldRejected) -> None:
+        if isinstance(event, HoldParked):
+            stripe = self.stripe
+            self.parked[event.command_id] = ParkedHold(
+                stripe.parked_total, event.command_id, event.buyer_id, event.quantity
+            )
+            stripe.parked_total += 1
+            self._dirty.update((STRIPE_ENTRY, PARK_ENTRY_PREFIX + event.command_id))
+        elif self.parked.pop(event.command_id, None) is not None:
+            # A parked hold refused after all: remember its id like any refusal.
+            self._decided_ids.add(event.command_id)
+            self._dirty.update(
+                (
+                    PARK_ENTRY_PREFIX + event.command_id,
+                    COMMAND_ENTRY_PREFIX + event.command_id,
+                )
+            )
+
+    def _apply_transfer(
+        self,
+        event: CapacityRequested | CapacityTransferredOut | CapacityTransferredIn,
+    ) -> None:
+        stripe = self.stripe
+        if isinstance(event, CapacityRequested):
+            stripe.rounds += 1
+            stripe.round_id = event.request_id
+            stripe.answers_awaited = event.stripes - 1
+            stripe.round_gain = 0
+        elif isinstance(event, CapacityTransferredOut):
+            self._set_capacity(event.capacity)
+            if not event.request_id:
+                stripe.transfers_out += 1
+        else:
+            self._set_capacity(event.capacity)
+            if event.request_id and event.request_id == stripe.round_id:
+                stripe.answers_awaited -= 1
+                stripe.round_gain += event.quantity
+                if not stripe.answers_awaited:
+                    stripe.round_closed_ms = event.occurred_at_ms
+        self._dirty.add(STRIPE_ENTRY)
+
+    def _set_capacity(self, capacity: int) -> None:
+        self.spec = _with_capacity(self.spec, capacity)
+        self._capacity = capacity
+        self._dirty.add(META_ENTRY)
 
     def _apply_admin(self, event: Event) -> None:
         if isinstance(event, SaleOpened | SaleClosed):
@@ -183,11 +295,16 @@ class SectionState:
             self._add_places(event.rows, event.seat_ids, event.quantity)
         elif isinstance(event, InventoryWithdrawn):
             self._remove_places(event.seat_ids, event.quantity)
+        elif isinstance(event, SectionStriped):
+            self.stripes = event.stripes
+            self._set_capacity(event.capacity)
         else:
             return
         self._dirty.add(META_ENTRY)
 
     def _add_hold(self, hold: OpenHold) -> None:
+        if self.parked.pop(hold.hold_id, None) is not None:
+            self._dirty.add(PARK_ENTRY_PREFIX + hold.hold_id)
         # TODO(limit): ids of every hold are kept for the life of the section so a
         # redelivery never places twice and a late payment is refunded, not sold;
         # past ~1M holds per section (~100 MB), bound them by the command topic's
@@ -276,7 +393,10 @@ class SectionState:
             CLOCK_ENTRY,
             *(HOLD_ENTRY_PREFIX + hold_id for hold_id in holds),
             *(COMMAND_ENTRY_PREFIX + command_id for command_id in self._decided_ids),
+            *(PARK_ENTRY_PREFIX + hold_id for hold_id in self.parked),
         ]
+        if self.stripe != StripeState():
+            names.append(STRIPE_ENTRY)
         return {name: self._entry(name) for name in names}
 
     def drain_changes(self) -> dict[str, EntryValue]:
@@ -292,6 +412,13 @@ class SectionState:
             return self.clock_ms
         if name.startswith(COMMAND_ENTRY_PREFIX):
             return 1
+        if name == STRIPE_ENTRY:
+            return self.stripe.entry()
+        if name.startswith(PARK_ENTRY_PREFIX):
+            parked = self.parked.get(name.removeprefix(PARK_ENTRY_PREFIX))
+            if parked is None:
+                return None
+            return [parked.order, parked.buyer_id, parked.quantity]
         hold_id = name.removeprefix(HOLD_ENTRY_PREFIX)
         hold = self.holds.get(hold_id) or self.sold_holds.get(hold_id)
         if hold is None:
@@ -319,14 +446,23 @@ class SectionState:
             ),
             sale_open=meta.get("sale_open", True),
             route_epoch=meta.get("route_epoch", 0),
+            stripes=meta.get("stripes", 0),
+            low_water=meta.get("low_water", 0),
         )
+        if STRIPE_ENTRY in entries:
+            section.stripe = StripeState(*entries[STRIPE_ENTRY])
         for name, value in sorted(entries.items()):
             if value is None:
                 continue
-            if name.startswith(COMMAND_ENTRY_PREFIX):
+            if name.startswith(PARK_ENTRY_PREFIX):
+                order, buyer_id, quantity = value
+                hold_id = name.removeprefix(PARK_ENTRY_PREFIX)
+                section.parked[hold_id] = ParkedHold(order, hold_id, buyer_id, quantity)
+            elif name.startswith(COMMAND_ENTRY_PREFIX):
                 section._decided_ids.add(name.removeprefix(COMMAND_ENTRY_PREFIX))
             elif name.startswith(HOLD_ENTRY_PREFIX):
                 section._restore_hold(name.removeprefix(HOLD_ENTRY_PREFIX), value)
+        section.parked = dict(sorted(section.parked.items(), key=lambda p: p[1].order))
         section._dirty.clear()
         return section
 
@@ -368,6 +504,8 @@ def _meta_entry(section: SectionState) -> dict[str, Any]:
         "payment_window_seconds": section.payment_window_seconds,
         "sale_open": section.sale_open,
         "route_epoch": section.route_epoch,
+        "stripes": section.stripes,
+        "low_water": section.low_water,
     }
 
 

@@ -53,6 +53,7 @@ from gateway.deps import (
     ROOMS,
     SHORTCUT,
     SHOW_SOURCE,
+    STRIPES,
 )
 from gateway.fields import valid_id
 from gateway.holds import get_hold, place_hold
@@ -70,6 +71,7 @@ from gateway.room import RoomConfig, Rooms, pumping
 from gateway.room_store import MemoryRoomStore, RoomStore
 from gateway.server import HANDLER_ARGS, serve_until_signalled
 from gateway.shows import create_show
+from gateway.stripes import StripePicker
 from gateway.webhooks import add_webhook_routes
 from infra.settings import Settings
 from infra.topics import partition_for
@@ -108,6 +110,7 @@ def create_app(
         availability, settings.availability_cache_ttl_seconds
     )
     app[SHOW_SOURCE] = availability
+    app[STRIPES] = StripePicker(availability, settings.availability_cache_ttl_seconds)
     app[HOLDS] = holds
     app[REPLY_TIMEOUT] = settings.gateway_reply_timeout_seconds
     app[PARTITIONS] = settings.command_partitions

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import orjson
 
+from commands.stripes import base_section_id
 from gateway.http import rfc3339_ms
 from gateway.ports import AvailabilitySource, ShowAvailability
 
@@ -60,19 +61,30 @@ def render(show_id: str, view: ShowAvailability) -> AvailabilityView:
 
 
 def _sections(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """The public view of each row, ordered by section id."""
-    sections = [
-        {
-            "section_id": row.section_id,
-            "kind": str(row.kind),
-            "capacity": row.capacity,
-            "free": row.free,
-            "held": row.held,
-            "sold": row.sold,
-        }
-        for row in sorted(rows, key=lambda row: row.section_id)
-    ]
-    return sections
+    """The public view of each section, ordered by section id.
+
+    A striped section is one entry: the sum of its stripes' rows (and of its
+    own row, which keeps the holds placed before it was striped). Each stripe's
+    row is as fresh as its own partition, so the sum is approximate while
+    places move between stripes; the sold count of each row is exact.
+    """
+    sections: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda row: row.section_id):
+        section_id = base_section_id(row.section_id)
+        entry = sections.setdefault(
+            section_id,
+            {
+                "section_id": section_id,
+                "kind": str(row.kind),
+                "capacity": 0,
+                "free": 0,
+                "held": 0,
+                "sold": 0,
+            },
+        )
+        for count in ("capacity", "free", "held", "sold"):
+            entry[count] += getattr(row, count)
+    return [sections[section_id] for section_id in sorted(sections)]
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.availability import AvailabilityCache
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.room import Rooms
+from gateway.stripes import StripePicker
 
 BUS: Final = web.AppKey("bus", CommandSender)
 OUTCOMES: Final = web.AppKey("outcomes", OutcomeSource)
@@ -23,6 +24,7 @@ PartitionOf = Callable[[str], int]
 """The command partition of an inventory key, as the command bus routes it."""
 PARTITION_OF: Final[web.AppKey[PartitionOf]] = web.AppKey("partition_of")
 ROOMS: Final = web.AppKey("rooms", Rooms)
+STRIPES: Final = web.AppKey("stripes", StripePicker)
 """The waiting rooms, buckets and passes of this instance."""
 
 Shortcut = Callable[[web.Request], Awaitable[web.StreamResponse] | None]

@@ -26,6 +26,7 @@ from commands.model import (
     RequestHold,
     TicketsSold,
 )
+from commands.stripes import base_section_id
 from gateway.http import json_response, rfc3339_ms
 from gateway.problems import HttpProblem, rejection_problem
 from projections.holds import HoldStatus, HoldView
@@ -133,8 +134,9 @@ def state_from_view(view: HoldView) -> HoldState:
 
 def same_hold_request(command: PlaceHold | RequestHold, state: HoldState) -> bool:
     """Whether a known hold answers this very request, not another one."""
-    where = (state.show_id, state.section_id)
-    if where != (command.show_id, command.section_id):
+    # A hold of a striped section may sit on any of its stripes.
+    where = (state.show_id, base_section_id(state.section_id))
+    if where != (command.show_id, base_section_id(command.section_id)):
         return False
     if state.status is HoldStatus.REJECTED:
         return True
@@ -151,7 +153,7 @@ def hold_body(state: HoldState) -> dict[str, Any]:
         "hold_id": state.hold_id,
         "status": str(state.status),
         "show_id": state.show_id,
-        "section_id": state.section_id,
+        "section_id": base_section_id(state.section_id),
         "seat_ids": list(state.seat_ids),
         "quantity": state.quantity,
         "expires_at": None if expires is None else rfc3339_ms(expires),

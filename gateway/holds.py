@@ -23,7 +23,7 @@ from commands.errors import InfrastructureError
 from commands.model import Event, IdempotencyKeyReused, RequestHold
 from gateway.admission import admit_command
 from gateway.book import has_hold_verdict
-from gateway.deps import BUS, HOLDS, OUTCOMES, REPLY_TIMEOUT, ROOMS
+from gateway.deps import BUS, HOLDS, OUTCOMES, REPLY_TIMEOUT, ROOMS, STRIPES
 from gateway.fields import valid_id
 from gateway.hold_views import (
     HoldState,
@@ -57,17 +57,27 @@ async def place_hold(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     require_json(request)
     hold = parse_hold(parse_json(await read_body(request, HOLD_BODY_LIMIT_BYTES)))
+    command_id = hold_command_id(hold.buyer_id, key)
+    await admit_command(request, show_id, hold.buyer_id, command_id)
+
+    # A GA section split into stripes takes the hold on one of them; the key's
+    # request is still the section's, so a retry sent to another stripe is the
+    # same request, decided once by the buyer's ledger.
+    target = section_id
+    if not hold.seat_ids:
+        target = await request.app[STRIPES].section_for(
+            show_id, section_id, hold.buyer_id, hold.quantity
+        )
     command = RequestHold(
-        command_id=hold_command_id(hold.buyer_id, key),
+        command_id=command_id,
         issued_at_ms=time.time_ns() // 1_000_000,
         show_id=show_id,
-        section_id=section_id,
+        section_id=target,
         buyer_id=hold.buyer_id,
         seat_ids=hold.seat_ids,
         quantity=hold.quantity,
         request_digest=request_digest(section_id, hold.seat_ids, hold.quantity),
     )
-    await admit_command(request, show_id, hold.buyer_id, command.command_id)
 
     # Claim the command id before any await: another request with this key while
     # this one is at work is told so (case C2) and never sent twice.

@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol
 import orjson
 from aiohttp import web
 
+from commands.stripes import base_section_id
 from gateway.admission import admitted_buyer
 from gateway.availability import etag_matches
 from gateway.coalescing import CoalescingCache
@@ -189,7 +190,7 @@ def order_body(order: OrderView) -> dict[str, Any]:
         "order_id": order.order_id,
         "hold_id": order.hold_id,
         "show_id": order.show_id,
-        "section_id": order.section_id,
+        "section_id": base_section_id(order.section_id),
         "seat_ids": list(order.seat_ids),
         "quantity": order.quantity,
         "ticket_ids": list(order.ticket_ids),

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from commands.model import Row, SectionKind, SectionSpec, seat_id
 from commands.seating_plan import SeatingPlanError, sections_from_pretix_plan
+from commands.stripes import MAX_STRIPES
 from gateway.fields import (
     Errors,
     id_field,
@@ -35,9 +36,16 @@ _SHOW_FIELDS: Final = {
     "seating_plan",
     "general_admission",
 }
-_SECTION_FIELDS: Final = {"section_id", "kind", "rows", "capacity", "price_cents"}
+_SECTION_FIELDS: Final = {
+    "section_id",
+    "kind",
+    "rows",
+    "capacity",
+    "price_cents",
+    "stripes",
+}
 _ROW_FIELDS: Final = {"label", "seats"}
-_GA_FIELDS: Final = {"section_id", "capacity", "price_cents"}
+_GA_FIELDS: Final = {"section_id", "capacity", "price_cents", "stripes"}
 _KINDS: Final = {kind.value: kind for kind in SectionKind}
 
 
@@ -112,13 +120,20 @@ def _general_admission(
         section_id = id_field(section, "section_id", path, errors)
         capacity = int_in(section, "capacity", path, errors, (1, MAX_GA_CAPACITY))
         price = _price(section, path, errors)
+        stripes = _stripes(section, path, errors)
         if section_id in seen:
             errors.add(f"{path}.section_id", f"duplicate section {section_id}")
         elif section_id is not None and capacity is not None and price is not None:
             seen.add(section_id)
             kind = SectionKind.GENERAL_ADMISSION
             specs.append(
-                SectionSpec(section_id, kind, capacity=capacity, price_cents=price)
+                SectionSpec(
+                    section_id,
+                    kind,
+                    capacity=capacity,
+                    price_cents=price,
+                    stripes=stripes,
+                )
             )
     return tuple(specs)
 
@@ -158,10 +173,15 @@ def _section(item: Any, path: str, errors: Errors) -> SectionSpec | None:
         if "rows" in obj:
             errors.add(f"{path}.rows", "not allowed for general_admission")
         capacity = int_in(obj, "capacity", path, errors, (1, MAX_GA_CAPACITY))
+        stripes = _stripes(obj, path, errors)
         if section_id is None or capacity is None or price is None:
             return None
-        return SectionSpec(section_id, kind, capacity=capacity, price_cents=price)
+        return SectionSpec(
+            section_id, kind, capacity=capacity, price_cents=price, stripes=stripes
+        )
 
+    if "stripes" in obj:
+        errors.add(f"{path}.stripes", "only for general_admission")
     if "capacity" in obj:
         errors.add(f"{path}.capacity", "not allowed for reserved; list rows")
     rows = _rows(obj, path, errors)
@@ -215,3 +235,11 @@ def _seats(
         seen.add(seat)
         numbers.append(number)
     return tuple(numbers)
+
+
+def _stripes(obj: dict[str, Any], path: str, errors: Errors) -> int:
+    """How many stripes a GA section is split into: 0 (none) unless 2 or more."""
+    if "stripes" not in obj:
+        return 0
+    stripes = int_in(obj, "stripes", path, errors, (1, MAX_STRIPES))
+    return 0 if stripes is None or stripes < 2 else stripes

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -30,6 +30,7 @@ from commands.model import (
     SectionSpec,
     SetBuyerLimit,
 )
+from commands.stripes import stripe_specs
 from gateway.book import section_verdicts
 from gateway.deps import (
     BUS,
@@ -90,7 +91,7 @@ def create_show_commands(
     """
     route = partition_of or partial(partition_for, partitions=partitions)
     by_partition: dict[int, list[Any]] = {}
-    for spec in show.sections:
+    for spec in (s for section in show.sections for s in stripe_specs(section)):
         partition = route(section_key(show.show_id, spec.section_id))
         by_partition.setdefault(partition, []).append(spec)
     return [
@@ -187,7 +188,25 @@ async def create_show(request: web.Request) -> web.Response:
     verdicts: dict[str, SectionCreated | SectionRejected] = {}
     for events in answers:
         verdicts.update(section_verdicts(events))
-    return _answer(show, [verdicts[spec.section_id] for spec in show.sections])
+    return _answer(show, [section_verdict(spec, verdicts) for spec in show.sections])
+
+
+def section_verdict(
+    spec: SectionSpec, verdicts: Mapping[str, SectionCreated | SectionRejected]
+) -> SectionCreated | SectionRejected:
+    """The verdict of a section as the organiser named it: its stripes' together."""
+    parts = [verdicts[s.section_id] for s in stripe_specs(spec)]
+    if len(parts) == 1:
+        return parts[0]
+    for part in parts:
+        if isinstance(part, SectionRejected):
+            return dataclasses.replace(part, section_id=spec.section_id)
+    created = [p for p in parts if isinstance(p, SectionCreated)]
+    return dataclasses.replace(
+        created[0],
+        section_id=spec.section_id,
+        capacity=sum(p.capacity for p in created),
+    )
 
 
 async def _send_buyer_limits(

@@ -101,9 +101,11 @@ def _analyst_parsers(commands: Any) -> None:
 
 
 def _partitions_parser(commands: Any) -> None:
-    """``partitions status`` and ``partitions move``: load per partition, moves."""
+    """``partitions status|move|stripe``: load per partition, moves, stripes."""
+    from infra.stripe_command import add_stripe_parser
+
     partitions = commands.add_parser(
-        "partitions", help="per-partition load and lag; move a section"
+        "partitions", help="per-partition load and lag; move or stripe a section"
     )
     actions = partitions.add_subparsers(dest="action", required=True)
     status = actions.add_parser("status", help="rate, lag, sections, hottest keys")
@@ -119,12 +121,16 @@ def _partitions_parser(commands: Any) -> None:
     move.add_argument("--to", type=int, required=True, help="target partition")
     move.add_argument("--timeout-seconds", type=float, default=30.0)
     move.add_argument("--json", action="store_true", help="print JSON")
+    add_stripe_parser(actions)
 
 
 def _partitions(args: argparse.Namespace, settings: Settings) -> int:
-    """Run ``partitions status`` or ``partitions move``."""
+    """Run ``partitions status``, ``move`` or ``stripe``."""
     from infra import partitions
+    from infra.stripe_command import run_stripe
 
+    if args.action == "stripe":
+        return run_stripe(settings, args.target, args.stripes, args.timeout_seconds)
     if args.action == "status":
         statuses, routes = partitions.read_status(
             settings, args.sample, args.window_seconds

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from commands.errors import InfrastructureError
+from commands.stripes import stripe_key_parts
 from infra.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,15 @@ def partition_for(key: str, partitions: int) -> int:
 
     A key without a route lives here; ``infra.routing.Router`` looks up routes
     first. Keys that must reach every partition (``keys_for_every_partition``)
-    never have a route.
+    never have a route. Stripe ``i`` of a section (key ``<show>/<section>~<i>``)
+    goes to the partition after the section's by ``i``, so up to ``partitions``
+    stripes of one section land on distinct partitions, stripe 0 on the
+    section's own.
     """
+    stripe = stripe_key_parts(key)
+    if stripe is not None:
+        section, index = stripe
+        return (zlib.crc32(section.encode()) + index) % partitions
     return zlib.crc32(key.encode()) % partitions
 
 

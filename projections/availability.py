@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from commands.model import (
+    CapacityTransferredIn,
+    CapacityTransferredOut,
     Event,
     HoldExpired,
     HoldPlaced,
@@ -31,6 +33,7 @@ from commands.model import (
     SectionAdopted,
     SectionCreated,
     SectionKind,
+    SectionStriped,
     TicketsSold,
 )
 from schemas.codec import ROUTE_EPOCH_HEADER, Headers
@@ -218,8 +221,20 @@ _ROW_EVENTS = (
     InventoryAdded,
     InventoryWithdrawn,
     HoldTtlChanged,
+    SectionStriped,
+    CapacityTransferredOut,
+    CapacityTransferredIn,
 )
 """Events decided by a section that change its row; all come from its partition."""
+
+
+_CAPACITY_CHANGES = (
+    InventoryAdded,
+    InventoryWithdrawn,
+    SectionStriped,
+    CapacityTransferredOut,
+    CapacityTransferredIn,
+)
 
 
 def _count(row: SectionAvailability, event: Event) -> None:
@@ -231,7 +246,8 @@ def _count(row: SectionAvailability, event: Event) -> None:
     elif isinstance(event, TicketsSold):
         row.held -= event.quantity
         row.sold += event.quantity
-    elif isinstance(event, InventoryAdded | InventoryWithdrawn):
+    elif isinstance(event, _CAPACITY_CHANGES):
+        # Stripes and striped sections: places moved between rows of a section.
         row.capacity = event.capacity
     elif isinstance(event, HoldTtlChanged):
         row.hold_ttl_seconds = event.hold_ttl_seconds

@@ -15,6 +15,8 @@ from typing import cast
 from confluent_kafka import Consumer, TopicPartition
 
 from commands.model import (
+    CapacityTransferredIn,
+    CapacityTransferredOut,
     Event,
     HoldExpired,
     HoldPlaced,
@@ -23,6 +25,7 @@ from commands.model import (
     InventoryAdded,
     InventoryWithdrawn,
     SectionCreated,
+    SectionStriped,
     TicketsSold,
 )
 from infra.settings import Settings
@@ -49,6 +52,12 @@ class ShowLedger:
     sold_twice: int = 0
     sold_without_hold: int = 0
     events: int = 0
+    transfers_out: Counter[str] = field(default_factory=Counter)
+    """Places that left a stripe or striped section, by transfer id."""
+    transfers_in: Counter[str] = field(default_factory=Counter)
+    """Places that arrived at a stripe, by transfer id."""
+    transfer_events: Counter[str] = field(default_factory=Counter)
+    """Events per transfer id and direction (``out:<id>``, ``in:<id>``): 1 each."""
 
     def apply(self, event: object) -> None:
         """Fold one event, counting any place held or sold beyond capacity."""
@@ -67,6 +76,27 @@ class ShowLedger:
             self._sold(event)
         elif isinstance(event, HoldRejected):
             self.rejected_by_reason[event.reason.value] += 1
+        elif isinstance(event, SectionStriped):
+            self.capacity_by_section[event.section_id] = event.capacity
+        elif isinstance(event, CapacityTransferredOut | CapacityTransferredIn):
+            self._moved(event)
+
+    def _moved(self, event: CapacityTransferredOut | CapacityTransferredIn) -> None:
+        # Each side is an event of its own section, in that section's log order,
+        # so the absolute capacity it carries is the section's from then on.
+        self.capacity_by_section[event.section_id] = event.capacity
+        if isinstance(event, CapacityTransferredOut):
+            self.transfers_out[event.transfer_id] += event.quantity
+            self.transfer_events[f"out:{event.transfer_id}"] += 1
+        else:
+            self.transfers_in[event.transfer_id] += event.quantity
+            self.transfer_events[f"in:{event.transfer_id}"] += 1
+
+    def transfers_balanced(self) -> bool:
+        """Whether every transfer left once, arrived once, with the same places."""
+        return self.transfers_out == self.transfers_in and all(
+            n == 1 for n in self.transfer_events.values()
+        )
 
     def occupied(self, section_id: str) -> int:
         """Places of a section that are held or sold."""

@@ -20,7 +20,7 @@ import time
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -54,11 +54,20 @@ from streams.recovery import fix_recovery
 from streams.transactional import send_in_transaction
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ENTRY_SEPARATOR = "\x1f"
 TICK_KEY_PREFIX = "~tick/"
 FOLLOW_UP_KEY_PREFIX = "~follow-up/"
 TABLE_NAME = "section_entry_to_value"
+MAX_ITEMS_PER_RECORD = 500
+"""Commands or events per record at most: a stripe that refuses thousands of
+parked holds at once must not exceed the broker's record size (1 MiB)."""
+
+
+def chunks(items: Sequence[T], size: int = MAX_ITEMS_PER_RECORD) -> list[Sequence[T]]:
+    """Items in order, in slices of at most ``size``."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def table_key(partition: int, key: str, entry: str) -> bytes:
@@ -252,15 +261,16 @@ class InventoryWriter:
     ) -> None:
         headers = command_headers()
         for target, commands in by_target.items():
-            await self._send(
-                source_topic=self.commands_topic,
-                partition=partition,
-                topic=self.commands_topic,
-                target_partition=target,
-                key=f"{FOLLOW_UP_KEY_PREFIX}{target}".encode(),
-                value=encode_commands(commands),
-                headers=headers,
-            )
+            for chunk in chunks(commands):
+                await self._send(
+                    source_topic=self.commands_topic,
+                    partition=partition,
+                    topic=self.commands_topic,
+                    target_partition=target,
+                    key=f"{FOLLOW_UP_KEY_PREFIX}{target}".encode(),
+                    value=encode_commands(chunk),
+                    headers=headers,
+                )
 
     def _persist(self, inventory: PartitionInventory, partition: int) -> None:
         for key, changes in inventory.drain_changes().items():
@@ -307,14 +317,15 @@ class InventoryWriter:
             epoch = inventory.route_epoch(key)
             if epoch:
                 headers.append((ROUTE_EPOCH_HEADER, str(epoch).encode()))
-            await self._send(
-                source_topic=self.commands_topic,
-                partition=partition,
-                topic=self.events_topic,
-                key=key.encode(),
-                value=encode_events(section_events),
-                headers=headers,
-            )
+            for chunk in chunks(section_events):
+                await self._send(
+                    source_topic=self.commands_topic,
+                    partition=partition,
+                    topic=self.events_topic,
+                    key=key.encode(),
+                    value=encode_events(chunk),
+                    headers=headers,
+                )
 
 
 def create_app(settings: Settings, router: Router | None = None) -> faust.App:

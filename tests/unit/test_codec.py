@@ -115,8 +115,8 @@ def test_headers_carry_hex_fingerprints_when_built() -> None:
 def test_fingerprints_are_pinned_when_schemas_are_unchanged() -> None:
     # A change here means the wire schema changed: evolve it compatibly (new fields
     # with defaults, order kept), and keep readers for the old fingerprint.
-    assert COMMAND_SCHEMA_FP == "4003a814f5d6108f"
-    assert EVENT_SCHEMA_FP == "0dad2f744f4cbfa6"
+    assert COMMAND_SCHEMA_FP == "3b997dbf83e6a1bd"
+    assert EVENT_SCHEMA_FP == "18985692378fb6a1"
 
 
 def _legacy_value(name: str, fp: str, record: dict[str, object]) -> bytes:
@@ -150,6 +150,37 @@ def test_decode_fills_defaults_when_command_was_written_by_the_first_schema() ->
     assert decoded.inventory_mode is InventoryMode.HOLDS
     assert (decoded.payment_window_seconds, decoded.sale_open) == (900, True)
     assert decoded.sections[0].capacity == 9
+
+
+def test_a_section_written_before_stripes_decodes_unstriped() -> None:
+    spec = {
+        "section_id": "GA",
+        "kind": "general_admission",
+        "rows": [],
+        "capacity": 9,
+        "price_cents": 0,
+    }
+    show = {
+        "command_id": "cmd-0",
+        "issued_at_ms": 5,
+        "show_id": "show-1",
+        "hold_ttl_seconds": 600,
+        "max_tickets_per_buyer": 4,
+        "sections": [spec],
+        "inventory_mode": "holds",
+        "payment_window_seconds": 900,
+        "sale_open": True,
+    }
+    value = _legacy_value(
+        "CommandBatch",
+        "a7aa44fda481086f",
+        {"commands": [{"body": ("ticketing.CreateShow", show)}]},
+    )
+
+    (decoded,) = decode_commands(value, [(SCHEMA_HEADER, b"a7aa44fda481086f")])
+
+    assert isinstance(decoded, CreateShow)
+    assert decoded.sections[0].stripes == 0
 
 
 def test_decode_fills_defaults_when_event_was_written_by_the_first_schema() -> None:
