@@ -230,6 +230,8 @@ class Buyers:
                     if not _retryable(answer.status, payload):
                         self.timeline.note(f"{REFUSED}:{_problem(payload)}")
                         return None
+                    if answer.status != 202:
+                        self.timeline.note(f"{answer.status}:{_problem(payload)}")
                     wait = _retry_after(answer)
             except (TimeoutError, aiohttp.ClientError, ValueError):
                 pass

@@ -45,7 +45,8 @@ class FaultReport:
     check: Check
     outcomes: dict[str, int]
     reads_during_fault: dict[str, int]
-    extra: dict[str, Any] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+    """Processes that exited during the fault and were started again, by role."""
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -61,7 +62,7 @@ class FaultReport:
             "refunded": self.check.refunded,
             "outcomes": self.outcomes,
             "reads_during_fault": self.reads_during_fault,
-            **self.extra,
+            "restarted_by_supervisor": self.restarts,
         }
 
 
@@ -74,13 +75,19 @@ def under_load(
     show_id: str,
     fault: Callable[[], Fault],
     baseline_seconds: float = 15.0,
-    after_seconds: float = 20.0,
+    after_seconds: float = 10.0,
+    max_after_seconds: float = 90.0,
     buyers_per_second: float = 3.0,
     sections: tuple[str, ...] = ("floor-a", "floor-b", "floor-c"),
     capacity: int = 2000,
 ) -> FaultReport:
-    """Run ``fault`` in the middle of a steady sale and report on it."""
+    """Run ``fault`` in the middle of a steady sale and report on it.
+
+    Buyers keep coming for at least ``after_seconds`` after the repair, and on
+    until the checkout rate is back (or ``max_after_seconds`` have passed).
+    """
     system.open_sale(show_id, list(sections), capacity)
+    restarts_before = system.restarts.copy()
     plan = LoadPlan(
         base_url=system.gateway,
         show_id=show_id,
@@ -95,13 +102,44 @@ def under_load(
     try:
         time.sleep(baseline_seconds)
         done = fault()
-        time.sleep(after_seconds)
+        _until_recovered(system, timeline, done, after_seconds, max_after_seconds)
     finally:
         stopped = timeline.now()
         buyers.stop_arrivals()
         load.join(plan.buyer_deadline_seconds + plan.request_timeout_seconds + 10)
+    system.restart_exited()
     check = system.check(show_id, list(timeline.checked_out))
-    return _report(timeline, done, check, baseline_seconds, stopped)
+    report = _report(timeline, done, check, baseline_seconds, stopped)
+    report.restarts = dict(system.restarts - restarts_before)
+    return report
+
+
+def _until_recovered(
+    system: FaultSystem,
+    timeline: Timeline,
+    fault: Fault,
+    after_seconds: float,
+    max_after_seconds: float,
+) -> None:
+    """Wait (bounded) until the checkout rate is back after the repair.
+
+    Meanwhile a process that exited is started again, as its supervisor
+    (systemd, Kubernetes) would; the report counts these restarts.
+    """
+    began = timeline.since_start(fault.began_at)
+    repaired = timeline.since_start(fault.repaired_at)
+    baseline = (WARM_UP_SECONDS, began)
+    for _ in range(int(max_after_seconds) + 1):
+        system.restart_exited()
+        since = timeline.now() - repaired
+        if since >= max_after_seconds:
+            return
+        if since >= after_seconds:
+            times = timeline.times(CHECKOUT_OK)
+            back = recovery(times, baseline, (began, repaired), timeline.now())
+            if back.rate_recovered_seconds is not None:
+                return
+        time.sleep(1.0)
 
 
 def _report(

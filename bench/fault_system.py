@@ -147,6 +147,8 @@ class FaultSystem:
             "TICKETING_PAYMENT_POLL_INTERVAL_SECONDS": "1",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: Counter[str] = Counter()
+        """Processes that exited on their own and were started again, by role."""
         self.provider = f"http://127.0.0.1:{settings.provider_port}"
         self.gateway = f"http://127.0.0.1:{settings.gateway_port}"
 
@@ -199,6 +201,14 @@ class FaultSystem:
     def dead(self) -> list[str]:
         """Roles whose process has exited."""
         return [role for role, p in self.processes.items() if p.poll() is not None]
+
+    def restart_exited(self) -> list[str]:
+        """Start again every process that exited, as a supervisor would."""
+        exited = self.dead()
+        for role in exited:
+            self.restarts[role] += 1
+            self.start_role(role)
+        return exited
 
     def open_sale(self, show_id: str, sections: list[str], capacity: int) -> None:
         """Create a show of GA sections and wait until its availability is read."""

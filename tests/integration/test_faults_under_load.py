@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.fault_load import READ_REFUSED, READ_STALE, RETRIED
+from bench.fault_load import READ_REFUSED, READ_STALE
 from bench.fault_scenario import FaultReport, under_load
 from bench.fault_system import FaultSystem, isolated
 from infra import services
@@ -33,7 +33,6 @@ pytestmark = pytest.mark.integration
 CASSANDRA_OUTAGE_SECONDS = 20.0
 KAFKA_OUTAGE_SECONDS = 10.0
 PROVIDER_OUTAGE_SECONDS = 10.0
-AFTER_SECONDS = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,11 @@ def _show() -> str:
     return f"fault-{uuid.uuid4().hex[:8]}"
 
 
-def _assert_recovered(report: FaultReport, system: FaultSystem) -> None:
+def _assert_recovered(
+    report: FaultReport,
+    system: FaultSystem,
+    may_restart: frozenset[str] | set[str] = frozenset(),
+) -> None:
     print(json.dumps(report.as_dict(), indent=1))  # the figures, in the test log
     assert report.check.problems() == []
     assert report.check.oversold == 0
@@ -60,7 +63,7 @@ def _assert_recovered(report: FaultReport, system: FaultSystem) -> None:
     assert report.checkouts.first_success_seconds is not None
     assert report.checkouts.rate_recovered_seconds is not None
     assert report.sold.first_success_seconds is not None, "tickets sold after it"
-    assert system.dead() == [], "every process of the system is still running"
+    assert set(report.restarts) <= may_restart, "no other process exited"
 
 
 def test_the_sale_goes_on_when_a_poison_command_lands_among_its_commands(
@@ -69,9 +72,7 @@ def test_the_sale_goes_on_when_a_poison_command_lands_among_its_commands(
     show = _show()
     before = system.dead_letters()
 
-    report = under_load(
-        system, show, lambda: system.poison(show, "floor-a"), after_seconds=15.0
-    )
+    report = under_load(system, show, lambda: system.poison(show, "floor-a"))
 
     _assert_recovered(report, system)
     assert system.dead_letters() == before + 1, "the poison record is dead-lettered"
@@ -81,15 +82,15 @@ def test_each_charged_hold_ends_once_when_the_provider_comes_back(
     system: FaultSystem,
 ) -> None:
     show = _show()
+    refused_before = system.provider_state()["calls_refused"]
 
     report = under_load(
         system, show, lambda: system.provider_outage(PROVIDER_OUTAGE_SECONDS)
     )
 
     _assert_recovered(report, system)
-    # Holds and checkouts go on during the outage; the sales wait for it to end.
-    assert report.checkouts.during_per_second > 0
-    assert report.sold.during_per_second < report.sold.baseline_per_second
+    assert system.provider_state()["calls_refused"] > refused_before
+    assert report.checkouts.during_per_second > 0, "holds and checkouts go on"
 
 
 def test_each_command_is_decided_once_when_the_agent_is_killed_under_load(
@@ -114,8 +115,8 @@ def test_the_gateway_sheds_then_the_sale_recovers_when_kafka_restarts(
     finally:
         services.start_one(services.KAFKA)  # ready for the tests that follow
 
-    _assert_recovered(report, system)
-    assert report.outcomes.get(RETRIED, 0) > 0, "buyers were told to retry"
+    _assert_recovered(report, system, may_restart={"agent"})
+    assert report.outcomes.get("503:unavailable", 0) > 0, "503 while the log is down"
 
 
 def test_holds_go_on_and_reads_turn_stale_when_cassandra_is_down(
