@@ -66,6 +66,7 @@ class Timeline:
     started_at: float = field(default_factory=time.monotonic)
     started_wall: float = field(default_factory=time.time)
     stamps: list[tuple[float, str]] = field(default_factory=list)
+    sent: list[tuple[float, str]] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     held: list[str] = field(default_factory=list)
     checked_out: list[str] = field(default_factory=list)
@@ -74,10 +75,16 @@ class Timeline:
         """Seconds since the load started."""
         return time.monotonic() - self.started_at
 
-    def note(self, kind: str) -> None:
-        """Record one outcome now."""
+    def note(self, kind: str, sent_at: float | None = None) -> None:
+        """Record one outcome now; a success also with when its request left."""
         self.stamps.append((self.now(), kind))
         self.outcomes[kind] += 1
+        if sent_at is not None:
+            self.sent.append((sent_at, kind))
+
+    def sent_times(self, kind: str) -> list[float]:
+        """When the request of each success of a kind was sent, in order."""
+        return sorted(t for t, k in self.sent if k == kind)
 
     def since_start(self, monotonic: float) -> float:
         """A monotonic instant in this timeline's seconds."""
@@ -124,11 +131,15 @@ def recovery(
     baseline: tuple[float, float],
     fault: tuple[float, float],
     until: float,
+    first_after: Sequence[float] | None = None,
 ) -> Recovery:
     """The recovery of a series of success times after a fault.
 
     ``baseline`` and ``fault`` are (start, end) in the series' clock; the fault
-    ends when it was repaired. The rate is back once a window of
+    ends when it was repaired. The first success is the first time at or after
+    the repair in ``first_after`` (default ``times``): for HTTP successes, when
+    the request that succeeded was sent, so an answer decided before the fault
+    and delivered after it does not count. The rate is back once a window of
     ``RATE_WINDOW_SECONDS`` starting at or after the repair holds at least
     ``RECOVERED_FRACTION`` of the baseline rate; windows are tried every 0.1 s up
     to ``until``.
@@ -138,7 +149,8 @@ def recovery(
     down, repaired = fault
     during = sum(down <= t < repaired for t in times) / max(repaired - down, 1e-9)
     after = [t for t in times if t >= repaired]
-    first = after[0] - repaired if after else None
+    sent = sorted(t for t in (first_after or times) if t >= repaired)
+    first = sent[0] - repaired if sent else None
     wanted = RECOVERED_FRACTION * rate * RATE_WINDOW_SECONDS
     back = None
     steps = int(max(0.0, until - RATE_WINDOW_SECONDS - repaired) / 0.1) + 1
@@ -201,13 +213,15 @@ class Buyers:
         held = await self._until_done(http, hold_url, body, headers, deadline)
         if held is None:
             return
-        self.timeline.note(HOLD_OK)
-        hold_id = str(held["hold_id"])
+        payload, sent_at = held
+        self.timeline.note(HOLD_OK, sent_at)
+        hold_id = str(payload["hold_id"])
         self.timeline.held.append(hold_id)
         checkout_url = f"{plan.base_url}/v1/holds/{hold_id}/checkout"
         body = {"buyer_id": buyer}
-        if await self._until_done(http, checkout_url, body, headers, deadline):
-            self.timeline.note(CHECKOUT_OK)
+        done = await self._until_done(http, checkout_url, body, headers, deadline)
+        if done is not None:
+            self.timeline.note(CHECKOUT_OK, done[1])
             self.timeline.checked_out.append(hold_id)
 
     async def _until_done(
@@ -217,16 +231,20 @@ class Buyers:
         body: dict[str, Any],
         headers: dict[str, str],
         deadline: float,
-    ) -> dict[str, Any] | None:
-        """POST with one idempotency key until answered for good; None: refused."""
+    ) -> tuple[dict[str, Any], float] | None:
+        """POST with one key until answered for good: (body, when that try left).
+
+        None if refused or given up.
+        """
         sent = {**headers, "Idempotency-Key": uuid.uuid4().hex}
         while time.monotonic() < deadline:
             wait = POLL_SECONDS
+            sent_at = self.timeline.now()
             try:
                 async with http.post(url, json=body, headers=sent) as answer:
                     payload = await answer.json(content_type=None)
                     if answer.status in (200, 201):
-                        return dict(payload)
+                        return dict(payload), sent_at
                     if not _retryable(answer.status, payload):
                         self.timeline.note(f"{REFUSED}:{_problem(payload)}")
                         return None

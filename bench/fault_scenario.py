@@ -77,7 +77,7 @@ def under_load(
     baseline_seconds: float = 15.0,
     after_seconds: float = 10.0,
     max_after_seconds: float = 90.0,
-    buyers_per_second: float = 3.0,
+    buyers_per_second: float = 2.0,
     sections: tuple[str, ...] = ("floor-a", "floor-b", "floor-c"),
     capacity: int = 2000,
 ) -> FaultReport:
@@ -164,7 +164,13 @@ def _report(
     return FaultReport(
         fault=fault.name,
         fault_seconds=fault.repaired_at - fault.began_at,
-        checkouts=recovery(checkout_times, baseline, window, until),
+        checkouts=recovery(
+            checkout_times,
+            baseline,
+            window,
+            until,
+            first_after=timeline.sent_times(CHECKOUT_OK),
+        ),
         sold=recovery(sold_times, baseline, window, until),
         check=check,
         outcomes=dict(timeline.outcomes),
