@@ -1,7 +1,8 @@
-"""A send on a fenced producer stops the worker instead of crashing the actor."""
+"""A fenced producer stops the worker, so that its supervisor starts a fresh one."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from aiokafka.errors import ProducerFenced
 
 from streams.transactional import send_in_transaction
+from streams.worker import FencedProducerSensor
 
 
 class FencedApp:
@@ -43,3 +45,15 @@ async def test_a_fenced_send_crashes_the_app_when_the_broker_aborted_it() -> Non
 
     assert len(app.crashed) == 1
     assert isinstance(app.crashed[0], ProducerFenced)
+
+
+async def test_the_worker_stops_once_when_its_changelog_sends_are_fenced() -> None:
+    app = FencedApp()
+    sensor = FencedProducerSensor(app)  # type: ignore[arg-type]
+
+    sensor.on_send_error(None, ProducerFenced(), None)
+    sensor.on_send_error(None, ProducerFenced(), None)
+    sensor.on_send_error(None, RuntimeError("other"), None)
+    await asyncio.sleep(0)
+
+    assert len(app.crashed) == 1
