@@ -40,6 +40,7 @@ from commands.model import (
     CheckoutStarted,
     Event,
     HoldExpired,
+    HoldPlaced,
     HoldReleased,
     RefundRequired,
     TicketsSold,
@@ -90,6 +91,7 @@ class Check:
 
     oversold: int
     sold_twice: int
+    decided_twice: list[str]
     charged_twice: list[str]
     charged_not_ended_once: list[str]
     sold_without_charge: list[str]
@@ -106,6 +108,8 @@ class Check:
         found = []
         if self.oversold or self.sold_twice:
             found.append(f"oversold {self.oversold}, sold twice {self.sold_twice}")
+        if self.decided_twice:
+            found.append(f"holds placed twice by one command: {self.decided_twice}")
         if self.charged_twice:
             found.append(f"charged twice: {self.charged_twice}")
         if self.charged_not_ended_once:
@@ -393,6 +397,7 @@ class FaultSystem:
         for event in events:
             if getattr(event, "show_id", None) == show_id:
                 ledger.apply(event)
+        placed = Counter(e.command_id for e in events if isinstance(e, HoldPlaced))
         sold = Counter(e.hold_id for e in events if isinstance(e, TicketsSold))
         refunded = Counter(e.hold_id for e in events if isinstance(e, RefundRequired))
         ended = {e.hold_id for e in events if isinstance(e, HoldReleased | HoldExpired)}
@@ -402,6 +407,7 @@ class FaultSystem:
         check = Check(
             oversold=ledger.oversold,
             sold_twice=ledger.sold_twice,
+            decided_twice=sorted(c for c, n in placed.items() if n > 1),
             charged_twice=sorted(h for h, n in charged.items() if n != 1),
             charged_not_ended_once=sorted(
                 h for h in charged if (sold[h], refunded[h]) not in ((1, 0), (0, 1))

@@ -40,12 +40,12 @@ def _scenarios(
     return [
         ("poison-message", lambda show: system.poison(show, "floor-a")),
         ("provider-outage", lambda _: system.provider_outage(args.provider_seconds)),
-        ("agent-kill", lambda _: system.kill_agent()),
-        ("kafka-restart", lambda _: system.kafka_outage(args.kafka_seconds)),
         (
             "cassandra-outage",
             lambda _: system.cassandra_outage(args.cassandra_outage_seconds),
         ),
+        ("agent-kill", lambda _: system.kill_agent()),
+        ("kafka-restart", lambda _: system.kafka_outage(args.kafka_seconds)),
     ]
 
 

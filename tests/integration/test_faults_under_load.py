@@ -93,6 +93,26 @@ def test_each_charged_hold_ends_once_when_the_provider_comes_back(
     assert report.checkouts.during_per_second > 0, "holds and checkouts go on"
 
 
+def test_holds_go_on_and_reads_turn_stale_when_cassandra_is_down(
+    system: FaultSystem,
+) -> None:
+    show = _show()
+
+    try:
+        report = under_load(
+            system, show, lambda: system.cassandra_outage(CASSANDRA_OUTAGE_SECONDS)
+        )
+    finally:
+        services.start_one(services.CASSANDRA)  # ready for the tests that follow
+
+    _assert_recovered(report, system)
+    assert report.checkouts.during_per_second > 0, "writes go on without Cassandra"
+    reads = report.reads_during_fault
+    assert reads.get(READ_STALE, 0) > 0, "reads say they are stale"
+    assert reads.get(READ_REFUSED, 0) == 0, "a show read before is never refused"
+    assert report.check.caught_up_seconds is not None
+
+
 def test_each_command_is_decided_once_when_the_agent_is_killed_under_load(
     system: FaultSystem,
 ) -> None:
@@ -117,23 +137,3 @@ def test_the_gateway_sheds_then_the_sale_recovers_when_kafka_restarts(
 
     _assert_recovered(report, system, may_restart={"agent"})
     assert report.outcomes.get("503:unavailable", 0) > 0, "503 while the log is down"
-
-
-def test_holds_go_on_and_reads_turn_stale_when_cassandra_is_down(
-    system: FaultSystem,
-) -> None:
-    show = _show()
-
-    try:
-        report = under_load(
-            system, show, lambda: system.cassandra_outage(CASSANDRA_OUTAGE_SECONDS)
-        )
-    finally:
-        services.start_one(services.CASSANDRA)  # ready for the tests that follow
-
-    _assert_recovered(report, system)
-    assert report.checkouts.during_per_second > 0, "writes go on without Cassandra"
-    reads = report.reads_during_fault
-    assert reads.get(READ_STALE, 0) > 0, "reads say they are stale"
-    assert reads.get(READ_REFUSED, 0) == 0, "a show read before is never refused"
-    assert report.check.caught_up_seconds is not None
