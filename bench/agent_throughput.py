@@ -3,8 +3,10 @@
 Fills the command topic first (one command per record, GA sections spread over
 all partitions), then starts ``ticketing agent`` and times how long it takes
 until every decision is on the event log (read_committed). Needs the services:
-``ticketing services up``. Usage: ``python -m bench.agent_throughput [N]``;
-with ``BENCH_PROFILE=FILE`` py-spy records the agent's first 20 s into FILE.
+``ticketing services up``. Usage: ``python -m bench.agent_throughput [N [B]]``:
+N hold commands, B commands per record (default 1; the gateway's command bus
+packs the commands of concurrent requests for one partition into one record).
+With ``BENCH_PROFILE=FILE`` py-spy records the agent's first 20 s into FILE.
 """
 
 from __future__ import annotations
@@ -21,11 +23,16 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from commands.model import CreateShow, PlaceHold, SectionKind, SectionSpec
+from commands.model import Command, CreateShow, PlaceHold, SectionKind, SectionSpec
 from infra.settings import Settings
-from infra.topics import ensure_topics, events_topic
-from schemas.codec import decode_events
-from tests.integration.support import command_producer, send_commands, start_agent
+from infra.topics import commands_topic, ensure_topics, events_topic, partition_for
+from schemas.codec import command_headers, decode_events, encode_commands
+from tests.integration.support import (
+    command_key,
+    command_producer,
+    send_commands,
+    start_agent,
+)
 
 SECTIONS = 16
 
@@ -47,6 +54,27 @@ def _commands(count: int) -> list[CreateShow | PlaceHold]:
         for n in range(count)
     ]
     return [*shows, *holds]
+
+
+def _send_batched(settings: Settings, commands: list[Command], per_record: int) -> None:
+    """Produce the commands packed per partition, ``per_record`` to a record."""
+    by_partition: dict[int, list[Command]] = {}
+    for command in commands:
+        key = command_key(command)
+        partition = partition_for(key, settings.command_partitions)
+        by_partition.setdefault(partition, []).append(command)
+    producer = command_producer(settings)
+    for partition, queued in by_partition.items():
+        for start in range(0, len(queued), per_record):
+            producer.produce(
+                commands_topic(settings),
+                encode_commands(queued[start : start + per_record]),
+                f"~batch/{partition}".encode(),
+                partition=partition,
+                headers=command_headers(),
+            )
+            producer.poll(0)
+    assert producer.flush(60) == 0
 
 
 def _count_decisions(settings: Settings, expected: int, timeout_seconds: float) -> int:
@@ -71,7 +99,7 @@ def _count_decisions(settings: Settings, expected: int, timeout_seconds: float) 
     return seen
 
 
-def main(count: int) -> None:
+def main(count: int, per_record: int = 1) -> None:
     """Run the benchmark and print the figure."""
     run = uuid.uuid4().hex[:6]
     settings = dataclasses.replace(
@@ -82,8 +110,14 @@ def main(count: int) -> None:
     )
     ensure_topics(settings)
     commands = _commands(count)
-    send_commands(settings, commands, command_producer(settings))
-    print(f"{len(commands)} commands on the log; starting the agent", flush=True)
+    shows, holds = commands[:SECTIONS], commands[SECTIONS:]
+    send_commands(settings, shows, command_producer(settings))
+    _send_batched(settings, holds, per_record)
+    print(
+        f"{len(commands)} commands on the log, {per_record} per record;"
+        " starting the agent",
+        flush=True,
+    )
 
     started = time.monotonic()
     log_path = Path(tempfile.mkdtemp(prefix="bench-logs-")) / "agent.log"
@@ -92,7 +126,7 @@ def main(count: int) -> None:
     if profile:
         subprocess.Popen(  # noqa: S603 - profiles the agent for 20 s, then exits
             [
-                "py-spy",
+                str(Path(sys.executable).with_name("py-spy")),
                 "record",
                 "-o",
                 profile,
@@ -123,4 +157,7 @@ def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 50_000,
+        int(sys.argv[2]) if len(sys.argv) > 2 else 1,
+    )

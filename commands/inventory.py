@@ -5,7 +5,9 @@ same commands in the same order yields the same events. State is a fold of event
 (``SectionInventory.apply``, in ``commands.state``); decisions live in
 ``commands.section``; per-buyer limits and idempotency keys in ``commands.buyers``.
 The stream adapter persists state as small entries (``drain_changes``) and
-rebuilds it with ``PartitionInventory.restore``.
+rebuilds it with ``PartitionInventory.restore``. Sections move between
+partitions by hand-off and adopt (``commands.moves``); commands for a section
+that left are forwarded (``drain_sends``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Self
 
 from commands.buyers import BuyerLedgers, is_ledger_key
 from commands.model import (
+    AdoptSection,
     Command,
     CommandRejected,
     CreateShow,
     Event,
+    HandOffSection,
     HoldRejected,
     PlaceHold,
     RejectionReason,
@@ -30,10 +34,19 @@ from commands.model import (
     SetBuyerLimit,
     Tick,
 )
+from commands.moves import (
+    MOVED_ENTRY,
+    MovedSection,
+    adopted,
+    hand_off,
+    hand_off_refusal,
+    section_from_snapshot,
+)
 from commands.section import SectionInventory
 from commands.state import (
     CLOCK_ENTRY,
     CLOSED_HOLD,
+    COMMAND_ENTRY_PREFIX,
     META_ENTRY,
     EntryValue,
     HoldState,
@@ -57,25 +70,40 @@ def section_key(show_id: str, section_id: str) -> str:
 
 
 class PartitionInventory:
-    """All one writer owns: its sections and its share of the buyers' ledgers."""
+    """All one writer owns: its sections and its share of the buyers' ledgers.
+
+    ``partition`` is the command partition it decides for; ``moved`` names the
+    sections that left it and where they went.
+    """
 
     def __init__(
         self,
         sections: Mapping[str, SectionInventory] | None = None,
         buyers: BuyerLedgers | None = None,
+        partition: int = 0,
+        moved: Mapping[str, MovedSection] | None = None,
     ) -> None:
         self.sections: dict[str, SectionInventory] = dict(sections or {})
         self.buyers = buyers or BuyerLedgers()
+        self.partition = partition
+        self.moved: dict[str, MovedSection] = dict(moved or {})
+        self._sends: list[tuple[int, Command]] = []
+        self._removed: dict[str, set[str]] = {}
+        self._moved_dirty: set[str] = set()
 
     @classmethod
-    def restore(cls, entries: Mapping[str, Mapping[str, EntryValue]]) -> Self:
+    def restore(
+        cls, entries: Mapping[str, Mapping[str, EntryValue]], partition: int = 0
+    ) -> Self:
         """Rebuild from stored entries by key, as ``drain_changes`` produced them."""
-        inventory = cls()
+        inventory = cls(partition=partition)
         for key, found in entries.items():
             if is_ledger_key(key):
                 inventory.buyers.restore(key, found)
-            else:
+            elif META_ENTRY in found:
                 inventory.sections[key] = SectionInventory.restore(found)
+            elif found.get(MOVED_ENTRY) is not None:
+                inventory.moved[key] = MovedSection.from_entry(found[MOVED_ENTRY])
         return inventory
 
     def decide(self, command: Command) -> list[Event]:
@@ -86,10 +114,73 @@ class PartitionInventory:
             return self._tick(command)
         if isinstance(command, RequestHold | SetBuyerLimit | ReturnBuyerPlaces):
             return self.buyers.decide(command)
-        section = self.sections.get(section_key(command.show_id, command.section_id))
+        key = section_key(command.show_id, command.section_id)
+        if isinstance(command, AdoptSection):
+            return self._adopt(key, command)
+        section = self.sections.get(key)
         if section is None:
+            moved = self.moved.get(key)
+            if moved is not None:
+                # Sent with a stale route: the section's owner decides it.
+                self._sends.append((moved.to_partition, command))
+                return []
             return [_unknown_section(command)]
+        if isinstance(command, HandOffSection):
+            return self._hand_off(key, section, command)
         return section.handle(command)
+
+    def drain_sends(self) -> list[tuple[int, Command]]:
+        """Commands for other partitions (adopts, forwards) since the last drain.
+
+        Each goes to the partition named with it, in this order, atomically with
+        the decisions that produced it.
+        """
+        sends, self._sends = self._sends, []
+        return sends
+
+    def route_epoch(self, key: str) -> int:
+        """The route epoch under which this partition decides a section's events."""
+        section = self.sections.get(key)
+        if section is not None:
+            return section.route_epoch
+        moved = self.moved.get(key)
+        return moved.epoch - 1 if moved is not None else 0
+
+    def _hand_off(
+        self, key: str, section: SectionInventory, command: HandOffSection
+    ) -> list[Event]:
+        """Freeze the section here and send its snapshot to the target."""
+        if command.command_id in section._decided_ids:
+            return []
+        refusal = hand_off_refusal(command, section, self.partition)
+        if refusal is not None:
+            section._decided_ids.add(command.command_id)
+            section._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
+            return [refusal]
+
+        event, adopt = hand_off(command, section, self.partition)
+        del self.sections[key]
+        self._removed[key] = set(section.entries())
+        self.moved[key] = MovedSection(command.to_partition, event.epoch)
+        self._moved_dirty.add(key)
+        self._sends.append((command.to_partition, adopt))
+        return [event]
+
+    def _adopt(self, key: str, command: AdoptSection) -> list[Event]:
+        """Take the section over from its snapshot, unless it is already newer."""
+        known = self.sections.get(key)
+        moved = self.moved.get(key)
+        if known is not None or (moved is not None and moved.epoch >= command.epoch):
+            # A redelivered or outdated adopt: the section's newer home stands.
+            return []
+
+        section = section_from_snapshot(command.snapshot)
+        section.route_epoch = command.epoch
+        self.sections[key] = section
+        self._removed.pop(key, None)
+        if self.moved.pop(key, None) is not None:
+            self._moved_dirty.add(key)
+        return [adopted(command, section, self.partition)]
 
     def decide_all(self, commands: Iterable[Command]) -> list[Event]:
         """Decide commands in log order."""
@@ -120,7 +211,7 @@ class PartitionInventory:
         events: list[Event] = []
         for spec in command.sections:
             key = section_key(command.show_id, spec.section_id)
-            if key in self.sections:
+            if key in self.sections or key in self.moved:
                 events.append(
                     SectionRejected(
                         command_id=command.command_id,
@@ -160,13 +251,21 @@ class PartitionInventory:
     def drain_changes(self) -> dict[str, dict[str, EntryValue]]:
         """Changed entries of every section and ledger, by stored key."""
         changes = self.buyers.drain_changes()
+        for key, names in self._removed.items():
+            changes.setdefault(key, {}).update(dict.fromkeys(names))
+        for key in self._moved_dirty:
+            moved = self.moved.get(key)
+            entry = None if moved is None else moved.entry()
+            changes.setdefault(key, {})[MOVED_ENTRY] = entry
+        self._removed.clear()
+        self._moved_dirty.clear()
         for key, section in self.sections.items():
             if section._dirty:
-                changes[key] = section.drain_changes()
+                changes.setdefault(key, {}).update(section.drain_changes())
         return changes
 
 
-def _unknown_section(command: SectionCommand) -> Event:
+def _unknown_section(command: SectionCommand | HandOffSection) -> Event:
     if isinstance(command, PlaceHold):
         return HoldRejected(
             command_id=command.command_id,

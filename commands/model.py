@@ -288,7 +288,39 @@ class ReturnBuyerPlaces:
 BuyerCommand = RequestHold | SetBuyerLimit | ReturnBuyerPlaces
 """A command addressed to the buyers' ledger of a show."""
 
-Command = CreateShow | Tick | SectionCommand | BuyerCommand
+
+@dataclass(frozen=True, slots=True)
+class HandOffSection:
+    """Move a section to another command partition (sent to its current owner)."""
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    to_partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptSection:
+    """Take over a section from the snapshot its previous owner handed off.
+
+    ``snapshot`` is the section's full state as JSON (the stored entries);
+    ``epoch`` is the route epoch the section lives under from now on.
+    """
+
+    command_id: str
+    issued_at_ms: int
+    show_id: str
+    section_id: str
+    from_partition: int
+    epoch: int
+    snapshot: str
+
+
+MoveCommand = HandOffSection | AdoptSection
+"""A command that moves a section between command partitions."""
+
+Command = CreateShow | Tick | SectionCommand | BuyerCommand | MoveCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,6 +573,46 @@ class BuyerPlacesReturned:
     quantity: int
 
 
+@dataclass(frozen=True, slots=True)
+class SectionHandedOff:
+    """A section left this partition; ``snapshot`` is its full state as JSON.
+
+    From now on its previous owner forwards the section's commands to
+    ``to_partition``, where it lives under route ``epoch``.
+    """
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    from_partition: int
+    to_partition: int
+    epoch: int
+    snapshot: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionAdopted:
+    """A section now lives on ``to_partition`` under route ``epoch``.
+
+    The counts are the section's own at the hand-off, so a read model can take
+    them as they are, whatever it folded of the previous owner's events.
+    """
+
+    command_id: str
+    occurred_at_ms: int
+    show_id: str
+    section_id: str
+    from_partition: int
+    to_partition: int
+    epoch: int
+    kind: SectionKind
+    capacity: int
+    held: int
+    sold: int
+    hold_ttl_seconds: int
+
+
 Event = (
     SectionCreated
     | SectionRejected
@@ -561,4 +633,6 @@ Event = (
     | IdempotencyKeyReused
     | BuyerLimitSet
     | BuyerPlacesReturned
+    | SectionHandedOff
+    | SectionAdopted
 )

@@ -10,7 +10,8 @@ expired::
 One entry per name, JSON-ready (``drain_changes`` returns ``None`` for none here):
 
 ==================  ==============================================================
-``meta``            show id, spec, hold TTL, buyer limit, mode, payment window, sale
+``meta``            show id, spec, hold TTL, buyer limit, mode, payment window, sale,
+                    route epoch (how many times the section moved partition)
 ``clock``           the section's log time, epoch millis
 ``hold:<id>``       held: ``[buyer, seats, quantity, expires_at_ms]``;
                     payment pending: ``[buyer, seats, quantity, deadline_ms, 1]``;
@@ -97,6 +98,7 @@ class SectionState:
     inventory_mode: InventoryMode = InventoryMode.HOLDS
     payment_window_seconds: int = DEFAULT_PAYMENT_WINDOW_SECONDS
     sale_open: bool = True
+    route_epoch: int = 0
     sold_holds: dict[str, OpenHold] = field(default_factory=dict)
     ended_holds: dict[str, int] = field(default_factory=dict)
     _all_seats: set[str] = field(default_factory=set)
@@ -266,6 +268,17 @@ class SectionState:
 
     # -- entries -----------------------------------------------------------------
 
+    def entries(self) -> dict[str, EntryValue]:
+        """Every entry of the section, as ``restore`` takes them back."""
+        holds = [*self.holds, *self.sold_holds, *self.ended_holds]
+        names = [
+            META_ENTRY,
+            CLOCK_ENTRY,
+            *(HOLD_ENTRY_PREFIX + hold_id for hold_id in holds),
+            *(COMMAND_ENTRY_PREFIX + command_id for command_id in self._decided_ids),
+        ]
+        return {name: self._entry(name) for name in names}
+
     def drain_changes(self) -> dict[str, EntryValue]:
         """Entries changed since the last drain, ``None`` for deleted ones."""
         changes = {name: self._entry(name) for name in self._dirty}
@@ -305,6 +318,7 @@ class SectionState:
                 "payment_window_seconds", DEFAULT_PAYMENT_WINDOW_SECONDS
             ),
             sale_open=meta.get("sale_open", True),
+            route_epoch=meta.get("route_epoch", 0),
         )
         for name, value in sorted(entries.items()):
             if value is None:
@@ -353,6 +367,7 @@ def _meta_entry(section: SectionState) -> dict[str, Any]:
         "inventory_mode": section.inventory_mode.value,
         "payment_window_seconds": section.payment_window_seconds,
         "sale_open": section.sale_open,
+        "route_epoch": section.route_epoch,
     }
 
 

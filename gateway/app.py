@@ -32,6 +32,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Final
 
 import uvloop
@@ -46,6 +47,7 @@ from gateway.deps import (
     BUS,
     HOLDS,
     OUTCOMES,
+    PARTITION_OF,
     PARTITIONS,
     REPLY_TIMEOUT,
     ROOMS,
@@ -70,6 +72,7 @@ from gateway.server import HANDLER_ARGS, serve_until_signalled
 from gateway.shows import create_show
 from gateway.webhooks import add_webhook_routes
 from infra.settings import Settings
+from infra.topics import partition_for
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +89,13 @@ def create_app(
     breaker: CircuitBreaker | None = None,
     room_store: RoomStore | None = None,
     clock: Callable[[], float] = time.time,
+    partition_of: Callable[[str], int] | None = None,
 ) -> web.Application:
     """The gateway app around the given command sender, outcomes and read side.
 
     ``room_store`` is shared by every instance (a fresh in-memory one if None);
-    ``clock`` is the wall clock of the waiting room and the buckets (seconds).
+    ``clock`` is the wall clock of the waiting room and the buckets (seconds);
+    ``partition_of`` routes keys as ``bus`` does (the stable hash if None).
     """
     app = web.Application(
         middlewares=[metrics_middleware, problem_middleware, limit_middleware],
@@ -106,6 +111,9 @@ def create_app(
     app[HOLDS] = holds
     app[REPLY_TIMEOUT] = settings.gateway_reply_timeout_seconds
     app[PARTITIONS] = settings.command_partitions
+    app[PARTITION_OF] = partition_of or partial(
+        partition_for, partitions=settings.command_partitions
+    )
     rooms = Rooms(
         room_store or MemoryRoomStore(),
         RoomConfig.from_settings(settings),
@@ -180,7 +188,15 @@ def run(
     """
     bus = CommandBus(settings)
     waiter = OutcomeWaiter(settings)
-    app = create_app(settings, bus, waiter, availability, holds, room_store=room_store)
+    app = create_app(
+        settings,
+        bus,
+        waiter,
+        availability,
+        holds,
+        room_store=room_store,
+        partition_of=bus.partition,
+    )
     if read_side is not None:  # seat maps and orders (gateway.read_views)
         add_read_routes(app, read_side, settings.availability_cache_ttl_seconds)
 
@@ -195,4 +211,11 @@ def run(
     # uvloop: about 1.5x the status polls per core of the asyncio loop here
     # (bench/waiting_room.py); the Kafka and Cassandra threads hand results over
     # with call_soon_threadsafe, which it supports.
-    uvloop.run(serve_until_signalled(app, settings.gateway_host, settings.gateway_port))
+    uvloop.run(
+        serve_until_signalled(
+            app,
+            settings.gateway_host,
+            settings.gateway_port,
+            settings.gateway_listen_backlog,
+        )
+    )

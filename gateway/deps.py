@@ -19,6 +19,9 @@ SHOW_SOURCE: Final = web.AppKey("show_source", AvailabilitySource)
 HOLDS: Final = web.AppKey("holds", HoldSource)
 REPLY_TIMEOUT: Final = web.AppKey("reply_timeout_seconds", float)
 PARTITIONS: Final = web.AppKey("command_partitions", int)
+PartitionOf = Callable[[str], int]
+"""The command partition of an inventory key, as the command bus routes it."""
+PARTITION_OF: Final[web.AppKey[PartitionOf]] = web.AppKey("partition_of")
 ROOMS: Final = web.AppKey("rooms", Rooms)
 """The waiting rooms, buckets and passes of this instance."""
 

@@ -177,7 +177,10 @@ async def get_hold(request: web.Request) -> web.Response:
     view = await request.app[HOLDS].by_id(hold_id)
     if view is not None:
         return answer_hold(state_from_view(view))
-    if outcomes.is_pending(hold_id):
+    # A request the buyers' ledger passed on (HoldRequested) but whose section
+    # has not decided yet is on its way: 202, not 404, also at another instance.
+    on_its_way = events is not None and not answers_hold_request(events)
+    if on_its_way or outcomes.is_pending(hold_id):
         return pending_hold(hold_id)
     raise HttpProblem("hold-not-found", "no outcome is known for this hold")
 

@@ -186,6 +186,13 @@ _TYPES: Final = (
         "Send the Queue-Ticket header the join answered, unchanged and unexpired.",
     ),
     ProblemType(
+        "device-limit-reached",
+        403,
+        "Device limit reached",
+        "This device was already admitted as the most buyers a device may be in "
+        "this show; buy with one of those accounts.",
+    ),
+    ProblemType(
         "not-admitted",
         403,
         "Not admitted yet",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -76,6 +77,65 @@ class HttpProblem(Exception):
         self.extensions = dict(extensions or {})
 
 
+class RefusalLog:
+    """Logs refused requests per problem type, at most once per interval each.
+
+    A spike refuses thousands of requests a second (rate limits, bad tokens); a line
+    each would cost more than the refusals. The first refusal of a type is logged
+    at once, the rest of its interval as a count with the next line. Lines carry
+    the type, status and route, never the request's ids, tokens or body.
+    """
+
+    def __init__(
+        self,
+        interval_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval_seconds = interval_seconds
+        self._clock = clock
+        self._last_logged: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def note(self, slug: str, status: int, route: str) -> bool:
+        """Count one refusal; True when it was logged (with the suppressed count)."""
+        now = self._clock()
+        last = self._last_logged.get(slug)
+        if last is not None and now - last < self.interval_seconds:
+            self._suppressed[slug] = self._suppressed.get(slug, 0) + 1
+            return False
+        self._last_logged[slug] = now
+        logger.info(
+            "request refused",
+            extra={
+                "problem": slug,
+                "status": status,
+                "route": route,
+                "refused_since_last_line": self._suppressed.pop(slug, 0),
+            },
+        )
+        return True
+
+
+REFUSALS: Final = RefusalLog()
+"""The gateway's refusal log (one per process)."""
+
+
+def _route_of(request: web.Request) -> str:
+    """The route template of a request (no ids), or ``unmatched``.
+
+    Requests served ahead of the router (the queue poll shortcut) have no match
+    yet: they are named by their method only.
+    """
+    try:
+        match: web.UrlMappingMatchInfo | None = request.match_info
+    except AssertionError:  # aiohttp asserts a resolved route
+        match = None
+    resource = match.route.resource if match is not None else None
+    if resource is None:
+        return f"{request.method} unmatched"
+    return f"{request.method} {resource.canonical}"
+
+
 PROBLEM_TYPE: Final = web.ResponseKey("problem_type", str)
 """The slug of the problem a response answers (read by ``gateway.metrics``)."""
 
@@ -133,23 +193,29 @@ async def problem_middleware(
     try:
         return await handler(request)
     except HttpProblem as problem:
-        return problem_response(problem, request.path)
+        return _refused(request, problem)
     except web.HTTPException as exc:
         translated = _from_http_exception(exc)
         if translated is None:
             raise
-        return problem_response(translated, request.path)
+        return _refused(request, translated)
     except InfrastructureError as exc:
         seconds = UNAVAILABLE_RETRY_AFTER_SECONDS
         if isinstance(exc, CircuitOpen):
             seconds = exc.retry_after_seconds
         retry = {"Retry-After": str(seconds)}
         down = HttpProblem("unavailable", "a backing service is down", headers=retry)
-        return problem_response(down, request.path)
+        return _refused(request, down)
     except Exception:
-        logger.exception("unhandled error", extra={"path": request.path})
+        logger.exception("unhandled error", extra={"route": _route_of(request)})
         failed = HttpProblem("internal-error", "an unexpected error occurred")
         return problem_response(failed, request.path)
+
+
+def _refused(request: web.Request, problem: HttpProblem) -> web.Response:
+    kind = problem.problem_type
+    REFUSALS.note(kind.slug, kind.status, _route_of(request))
+    return problem_response(problem, request.path)
 
 
 async def describe_problem(request: web.Request) -> web.Response:

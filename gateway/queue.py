@@ -221,6 +221,18 @@ async def admit(request: web.Request) -> web.Response:
         raise HttpProblem("not-admitted", "not admitted yet", headers=retry)
 
     config = rooms.config
+    # Many accounts on one device are the cheapest way to more tickets than a
+    # buyer may have: a device is admitted as a few buyers per show at most. A
+    # buyer admitted again (a retry, another instance) is counted once.
+    device_quota = f"device-admissions:{show_id}:{device}"
+    if not await rooms.store.use_quota(
+        device_quota, ticket.buyer_id, config.admissions_per_device
+    ):
+        raise HttpProblem(
+            "device-limit-reached",
+            f"this device was admitted as {config.admissions_per_device} buyers"
+            " in this show already",
+        )
     token = AdmissionToken(
         token_id=token_id_for(config.secret, show_id, ticket.buyer_id),
         show_id=show_id,

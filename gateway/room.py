@@ -26,7 +26,7 @@ from gateway.rate_limits import Limit, LocalBuckets
 from gateway.room_store import RoomStore
 from gateway.signing import Keyring
 from gateway.waiting_room import RoomState, advance, lag_aware_rate, rank
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class RoomConfig:
     admission_ttl_ms: int
     leeway_ms: int
     hold_quota: int
+    admissions_per_device: int
     pow_base_bits: int
     pow_max_bits: int
     pow_target_joins_per_second: float
@@ -60,9 +61,13 @@ class RoomConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoomConfig:
-        """The config of the ``gateway_*`` settings."""
+        """The config of the ``gateway_*`` settings; ``SettingsError`` if bad."""
+        try:
+            keyring = Keyring.parse(settings.gateway_signing_keys)
+        except ValueError as exc:  # the message names key ids, never secrets
+            raise SettingsError(f"TICKETING_GATEWAY_SIGNING_KEYS: {exc}") from exc
         return cls(
-            keyring=Keyring.parse(settings.gateway_signing_keys),
+            keyring=keyring,
             secret=settings.gateway_queue_secret.encode(),
             admit_per_second=settings.gateway_admit_per_second,
             refresh_seconds=settings.gateway_room_refresh_seconds,
@@ -70,6 +75,7 @@ class RoomConfig:
             admission_ttl_ms=int(settings.gateway_admission_ttl_seconds * 1000),
             leeway_ms=int(settings.gateway_pass_leeway_seconds * 1000),
             hold_quota=settings.gateway_hold_quota,
+            admissions_per_device=settings.gateway_admissions_per_device,
             pow_base_bits=settings.gateway_pow_base_bits,
             pow_max_bits=settings.gateway_pow_max_bits,
             pow_target_joins_per_second=settings.gateway_pow_target_joins_per_second,

@@ -112,8 +112,15 @@ class ProblemTestServer(TestServer):
         return ProblemAppRunner(self.app, **kwargs)
 
 
-async def serve_until_signalled(app: web.Application, host: str, port: int) -> None:
-    """Serve the app on host:port until SIGINT or SIGTERM, then clean up."""
+async def serve_until_signalled(
+    app: web.Application, host: str, port: int, backlog: int = 128
+) -> None:
+    """Serve the app on host:port until SIGINT or SIGTERM, then clean up.
+
+    ``backlog`` is the listen queue: a spike of new connections beyond it is
+    dropped by the kernel and retried by clients after 1, 2, 4... s (the kernel
+    caps it at ``net.core.somaxconn``).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -121,7 +128,7 @@ async def serve_until_signalled(app: web.Application, host: str, port: int) -> N
     runner = ProblemAppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=backlog).start()
         logger.info("gateway serving", extra={"host": host, "port": port})
         await stop.wait()
     finally:

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Final
 
 import orjson
@@ -30,7 +31,15 @@ from commands.model import (
     SetBuyerLimit,
 )
 from gateway.book import section_verdicts
-from gateway.deps import BUS, OUTCOMES, PARTITIONS, REPLY_TIMEOUT, SHOW_SOURCE
+from gateway.deps import (
+    BUS,
+    OUTCOMES,
+    PARTITION_OF,
+    PARTITIONS,
+    REPLY_TIMEOUT,
+    SHOW_SOURCE,
+    PartitionOf,
+)
 from gateway.http import json_response, read_body
 from gateway.inputs import require_json
 from gateway.ports import CommandSender, OutcomeSource, Settled
@@ -68,17 +77,21 @@ def content_digest(show: ShowRequest, specs: Sequence[SectionSpec]) -> str:
 
 
 def create_show_commands(
-    show: ShowRequest, partitions: int, issued_at_ms: int
+    show: ShowRequest,
+    partitions: int,
+    issued_at_ms: int,
+    partition_of: PartitionOf | None = None,
 ) -> list[tuple[str, CreateShow]]:
     """One (key, CreateShow) per partition, holding only that partition's sections.
 
     The key is the first section's key, so it routes to the command's partition.
+    ``partition_of`` is the bus's routing (the stable hash if None): a section
+    moved earlier is then refused where it lives, never created a second time.
     """
+    route = partition_of or partial(partition_for, partitions=partitions)
     by_partition: dict[int, list[Any]] = {}
     for spec in show.sections:
-        partition = partition_for(
-            section_key(show.show_id, spec.section_id), partitions
-        )
+        partition = route(section_key(show.show_id, spec.section_id))
         by_partition.setdefault(partition, []).append(spec)
     return [
         (
@@ -140,7 +153,9 @@ async def create_show(request: web.Request) -> web.Response:
     require_json(request)
     show = parse_show(parse_json(await read_body(request, SHOW_BODY_LIMIT_BYTES)))
     now_ms = time.time_ns() // 1_000_000
-    commands = create_show_commands(show, request.app[PARTITIONS], now_ms)
+    commands = create_show_commands(
+        show, request.app[PARTITIONS], now_ms, request.app[PARTITION_OF]
+    )
     outcomes, bus = request.app[OUTCOMES], request.app[BUS]
     if not _sent_here(outcomes, commands):
         await _refuse_if_show_exists(request, show.show_id)

@@ -160,6 +160,7 @@ GENEROUS_LIMITS: Final[dict[str, Any]] = {
     "gateway_buyer_burst": 1_000_000,
     "gateway_global_burst": 1_000_000,
     "gateway_hold_quota": 1_000,
+    "gateway_admissions_per_device": 1_000,
 }
 TEST_DEVICE: Final = "device-1"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from commands.errors import TicketingError
@@ -21,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     services = commands.add_parser("services", help="local Kafka and Cassandra")
     services.add_argument("action", choices=("up", "down", "status"))
     services.add_argument("--reset", action="store_true", help="wipe data on up")
+    services.add_argument(
+        "--cluster",
+        action="store_true",
+        help="3 brokers and 2 Cassandra nodes on 127.0.0.x (infra/conf/cluster.env)",
+    )
 
     commands.add_parser("topics", help="create missing topics")
     commands.add_parser("agent", help="run the inventory agent (Faust worker)")
@@ -45,12 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _analyst_parsers(commands)
+    _partitions_parser(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
-    onsale.add_argument("--buyers", type=int, default=6000)
-    onsale.add_argument("--reserved-rows", type=int, default=20)
-    onsale.add_argument("--seats-per-row", type=int, default=50)
-    onsale.add_argument("--ga-capacity", type=int, default=2000)
+    from infra.onsale.plan import add_arguments as add_onsale_arguments
+
+    add_onsale_arguments(onsale)
     return parser
 
 
@@ -94,6 +100,59 @@ def _analyst_parsers(commands: Any) -> None:
     export.add_argument("--out", default="-", help="file, or - for standard output")
 
 
+def _partitions_parser(commands: Any) -> None:
+    """``partitions status`` and ``partitions move``: load per partition, moves."""
+    partitions = commands.add_parser(
+        "partitions", help="per-partition load and lag; move a section"
+    )
+    actions = partitions.add_subparsers(dest="action", required=True)
+    status = actions.add_parser("status", help="rate, lag, sections, hottest keys")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument(
+        "--sample", type=int, default=500, help="newest records read per partition"
+    )
+    status.add_argument(
+        "--window-seconds", type=float, default=10.0, help="how recent a rate"
+    )
+    move = actions.add_parser("move", help="move SHOW/SECTION to another partition")
+    move.add_argument("section", help="the section, as SHOW/SECTION")
+    move.add_argument("--to", type=int, required=True, help="target partition")
+    move.add_argument("--timeout-seconds", type=float, default=30.0)
+    move.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _partitions(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``partitions status`` or ``partitions move``."""
+    from infra import partitions
+
+    if args.action == "status":
+        statuses, routes = partitions.read_status(
+            settings, args.sample, args.window_seconds
+        )
+        document = partitions.status_document(
+            statuses, routes, settings.command_partitions
+        )
+        print(
+            partitions.dumps(document)
+            if args.json
+            else partitions.render_status(document)
+        )
+        return 0
+    result = partitions.move_section(
+        settings, args.section, args.to, args.timeout_seconds
+    )
+    if args.json:
+        print(partitions.dumps(result.document()))
+    else:
+        print(
+            f"{result.key}: moved from partition {result.from_partition} to "
+            f"{result.to_partition} (route epoch {result.epoch}); handed off "
+            f"{result.handed_off_after_seconds:.3f} s and adopted "
+            f"{result.adopted_after_seconds:.3f} s after the command was sent"
+        )
+    return 0
+
+
 def _time_ms(text: str) -> int:
     """An ISO 8601 time as ms since the epoch; argparse reports a ValueError."""
     from projections.export import parse_time_ms
@@ -133,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         return _dispatch(args, settings)
+    except SettingsError as exc:
+        print(f"ticketing: {exc}", file=sys.stderr)
+        return 2
     except TicketingError as exc:
         print(f"ticketing: {exc}", file=sys.stderr)
         return 1
@@ -151,9 +213,10 @@ def _warn_of_default_secrets(settings: Settings) -> None:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "services":
-        from infra import services
+        from infra import cluster, services
 
-        return services.main([args.action] + (["--reset"] if args.reset else []))
+        entry = cluster.main if args.cluster else services.main
+        return entry([args.action] + (["--reset"] if args.reset else []))
     if args.command == "topics":
         from infra.topics import ensure_topics
 
@@ -173,6 +236,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _warn_of_default_secrets(settings)
     if args.command == "gateway":
         from gateway.app import run as gateway_run
+        from gateway.room import RoomConfig
         from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema
         from gateway.room_fallback import FallbackRoomStore
         from infra.topics import ensure_topics
@@ -180,11 +244,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from projections.reader import connect
         from projections.schema import ensure_schema
 
+        RoomConfig.from_settings(settings)  # bad keys stop start-up here, clearly
         ensure_topics(settings)
         cluster, session = connect(settings)
         try:
             keyspace = settings.cassandra_keyspace
-            ensure_schema(session, keyspace)
+            ensure_schema(session, keyspace, settings)
             ensure_room_schema(session, keyspace)
             live = LiveReadModels(session, keyspace)
             rooms = FallbackRoomStore(CassandraRoomStore(session, keyspace))
@@ -224,21 +289,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command in ("replay", "export"):
         return _analyst(args, settings)
+    if args.command == "partitions":
+        return _partitions(args, settings)
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
         for name, value, default, description in settings.describe():
             print(f"{name:<44} {value:<22} {default:<22} {description}")
         return 0
-    from infra.onsale import OnsalePlan
+    from infra.onsale import plan_from_args
     from infra.onsale import run as onsale_run
 
-    plan = OnsalePlan(
-        reserved_rows=args.reserved_rows,
-        seats_per_row=args.seats_per_row,
-        ga_capacity=args.ga_capacity,
-        buyers=args.buyers,
-    )
-    return onsale_run(plan)
+    return onsale_run(plan_from_args(args), Path(args.out) if args.out else None)
 
 
 if __name__ == "__main__":

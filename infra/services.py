@@ -420,9 +420,17 @@ def _cassandra_jmx_flags(s: Settings) -> list[str]:
     ]
 
 
-def cassandra_command(java: str, s: Settings) -> list[str]:
-    """JVM command line of the Cassandra daemon."""
-    conf = run_dir(CASSANDRA)
+def cassandra_command(
+    java: str,
+    s: Settings,
+    conf: Path | None = None,
+    data: Path | None = None,
+    logs: Path = LOG_DIR,
+    initial_token: int = 0,
+) -> list[str]:
+    """JVM command line of a Cassandra daemon (the single node unless told)."""
+    conf = conf or run_dir(CASSANDRA)
+    data = data or data_dir(CASSANDRA)
     return [
         java, f"-Xms{s.cassandra_heap_min}", f"-Xmx{s.cassandra_heap_max}",
         "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=300", "-XX:+ParallelRefProcEnabled",
@@ -439,12 +447,12 @@ def cassandra_command(java: str, s: Settings) -> list[str]:
         "-Dchronicle.announcer.disable=true",
         "-Dcassandra-foreground=yes",
         f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
-        f"-Dcassandra.storagedir={data_dir(CASSANDRA)}",
-        f"-Dcassandra.logdir={LOG_DIR}",
+        f"-Dcassandra.storagedir={data}",
+        f"-Dcassandra.logdir={logs}",
         f"-Dlogback.configurationFile=file://{conf / 'logback.xml'}",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.load_ring_state=false",
-        "-Dcassandra.initial_token=0",
+        f"-Dcassandra.initial_token={initial_token}",
         *_cassandra_jmx_flags(s),
         "-cp", f"{lib_dir(CASSANDRA)}/*",
         MAIN_CLASS[CASSANDRA],

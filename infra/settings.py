@@ -29,9 +29,33 @@ class Settings:
     """Everything a process of the system can be tuned with."""
 
     log_level: str = _setting("INFO", "Lowest level of log lines written.")
-    kafka_host: str = _setting("127.0.0.1", "Kafka broker host (loopback here).")
+    kafka_host: str = _setting(
+        "127.0.0.1", "Kafka broker host(s), comma-separated; all use the same port."
+    )
     kafka_port: int = _setting(9092, "Kafka broker port; the controller uses +1.")
-    cassandra_host: str = _setting("127.0.0.1", "Cassandra contact point.")
+    kafka_replication_factor: int = _setting(
+        1, "Replicas of every topic created here (3 on a cluster)."
+    )
+    kafka_min_insync_replicas: int = _setting(
+        1, "Replicas that must have a record before it counts as written (2)."
+    )
+    cassandra_host: str = _setting(
+        "127.0.0.1", "Cassandra contact point(s), comma-separated; same port."
+    )
+    cassandra_replication_factor: int = _setting(
+        1, "Replicas of the read-model keyspace (per data centre if one is named)."
+    )
+    cassandra_consistency: str = _setting(
+        "LOCAL_ONE", "Consistency level of reads and writes (LOCAL_QUORUM on RF 3)."
+    )
+    cassandra_serial_consistency: str = _setting(
+        "SERIAL", "Consistency level of the waiting room's compare-and-set writes."
+    )
+    cassandra_datacenter: str = _setting(
+        "",
+        "Data centre of NetworkTopologyStrategy for the keyspace; empty: "
+        "SimpleStrategy.",
+    )
     cassandra_storage_port: int = _setting(7000, "Cassandra inter-node port.")
     cassandra_jmx_port: int = _setting(7199, "Cassandra JMX port; 0 turns JMX off.")
     kafka_heap: str = _setting("512m", "Kafka JVM heap (-Xms and -Xmx).")
@@ -64,7 +88,20 @@ class Settings:
         0.1, "How often the agent commits its transaction."
     )
     agent_session_timeout_seconds: float = _setting(
-        30.0, "How long a dead worker keeps its partitions before a rebalance."
+        30.0,
+        "How long a killed worker keeps its partitions before the group moves "
+        "them (Kafka session timeout; the broker allows 6-300 s).",
+    )
+    agent_heartbeat_interval_seconds: float = _setting(
+        1.0, "How often a worker tells the group it is alive (under 1/3 of the above)."
+    )
+    agent_rebalance_timeout_seconds: float = _setting(
+        30.0, "How long the group waits for every worker to rejoin a rebalance."
+    )
+    agent_standby_replicas: int = _setting(
+        1,
+        "Standby copies of each table partition other workers keep, so a moved "
+        "partition resumes without replaying its whole changelog.",
     )
     tick_interval_seconds: float = _setting(
         1.0, "How often the agent puts a Tick on each partition it owns."
@@ -77,6 +114,12 @@ class Settings:
     )
     gateway_host: str = _setting("127.0.0.1", "Address the gateway listens on.")
     gateway_port: int = _setting(8080, "Port the gateway listens on.")
+    gateway_listen_backlog: int = _setting(
+        4096,
+        "Connections the kernel queues for the gateway before it accepts them (a "
+        "spike of new connections past it waits 1-3 s for SYN retries); capped "
+        "by net.core.somaxconn.",
+    )
     gateway_reply_timeout_seconds: float = _setting(
         2.0, "How long a hold request waits for its outcome before a 202."
     )
@@ -109,6 +152,11 @@ class Settings:
     )
     gateway_hold_quota: int = _setting(
         4, "Holds one admission token (one buyer in one show) may place."
+    )
+    gateway_admissions_per_device: int = _setting(
+        2,
+        "Buyers one device may be admitted as, per show; more accounts on one "
+        "device get 403 device-limit-reached (counted in the shared room store).",
     )
     gateway_pow_base_bits: int = _setting(
         10, "Proof-of-work difficulty at queue join under no load (bits)."
@@ -204,10 +252,30 @@ class Settings:
         900.0, "How long a paid hold may stay without tickets or refund (audit)."
     )
 
+    def __post_init__(self) -> None:
+        """Refuse replication settings no topic or keyspace could be created with."""
+        if self.kafka_replication_factor < 1 or self.cassandra_replication_factor < 1:
+            raise SettingsError("replication factors must be at least 1")
+        if not 1 <= self.kafka_min_insync_replicas <= self.kafka_replication_factor:
+            raise SettingsError(
+                "TICKETING_KAFKA_MIN_INSYNC_REPLICAS must be between 1 and "
+                "TICKETING_KAFKA_REPLICATION_FACTOR"
+            )
+
+    @property
+    def kafka_hosts(self) -> list[str]:
+        """Every Kafka broker host named in ``TICKETING_KAFKA_HOST``."""
+        return _hosts(self.kafka_host)
+
     @property
     def kafka_bootstrap(self) -> str:
-        """``host:port`` of the Kafka bootstrap server."""
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """``host:port[,host:port...]`` of the Kafka bootstrap servers."""
+        return ",".join(f"{host}:{self.kafka_port}" for host in self.kafka_hosts)
+
+    @property
+    def cassandra_hosts(self) -> list[str]:
+        """Every Cassandra contact point named in ``TICKETING_CASSANDRA_HOST``."""
+        return _hosts(self.cassandra_host)
 
     @property
     def provider_url(self) -> str:
@@ -263,6 +331,11 @@ class Settings:
 
 
 SECRET_SUFFIXES = ("_secret", "_keys")
+
+
+def _hosts(text: str) -> list[str]:
+    """The hosts of a comma-separated list, blanks dropped."""
+    return [host.strip() for host in text.split(",") if host.strip()]
 
 
 def _shown(name: str, value: Any) -> str:

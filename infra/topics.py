@@ -1,13 +1,14 @@
 """Topic names, their partition counts and configs, and our one partitioner.
 
 Producers and agents must agree on the partition of a key, so nothing relies on a
-client's default partitioner: ``partition_for`` is the only mapping, and every
-producer sets the partition explicitly.
+client's default partitioner: every producer sets the partition explicitly, from
+``infra.routing.Router`` (a moved section's route, else ``partition_for``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -41,6 +42,11 @@ def events_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}.events"
 
 
+def routing_topic(settings: Settings) -> str:
+    """Routes of moved sections, keyed by show/section; compacted, one partition."""
+    return f"{settings.topic_prefix}.routing"
+
+
 def dead_letters_topic(settings: Settings) -> str:
     """Records that could not be decoded or applied, with a reason header."""
     return f"{settings.topic_prefix}.dead-letters"
@@ -62,29 +68,39 @@ def dead_letter_headers(
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic the system needs, with explicit partitions and configs."""
     partitions = settings.command_partitions
+    min_isr = str(settings.kafka_min_insync_replicas)
     return [
         TopicSpec(
             commands_topic(settings),
             partitions,
-            {"retention.ms": str(7 * DAY_MS), "min.insync.replicas": "1"},
+            {"retention.ms": str(7 * DAY_MS), "min.insync.replicas": min_isr},
         ),
         TopicSpec(
             events_topic(settings),
             partitions,
-            {"retention.ms": "-1", "min.insync.replicas": "1"},
+            {"retention.ms": "-1", "min.insync.replicas": min_isr},
         ),
         TopicSpec(
             dead_letters_topic(settings),
             partitions,
-            {"retention.ms": str(28 * DAY_MS)},
+            {"retention.ms": str(28 * DAY_MS), "min.insync.replicas": min_isr},
+        ),
+        # One partition: a router reads every route, in the order they were written.
+        TopicSpec(
+            routing_topic(settings),
+            1,
+            {"cleanup.policy": "compact", "min.insync.replicas": min_isr},
         ),
     ]
 
 
 def partition_for(key: str, partitions: int) -> int:
-    """The partition of an inventory key: a stable hash, the same in every process."""
-    # TODO(limit): the routing table that moves hot sections comes with the
-    # operations issue; until then the hash alone decides.
+    """The hashed partition of a key, the same in every process.
+
+    A key without a route lives here; ``infra.routing.Router`` looks up routes
+    first. Keys that must reach every partition (``keys_for_every_partition``)
+    never have a route.
+    """
     return zlib.crc32(key.encode()) % partitions
 
 
@@ -116,8 +132,9 @@ def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> list[str
     missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
     if not missing:
         return []
+    replicas = settings.kafka_replication_factor
     futures = admin.create_topics(
-        [NewTopic(s.name, s.partitions, 1, config=s.config) for s in missing],
+        [NewTopic(s.name, s.partitions, replicas, config=s.config) for s in missing],
         operation_timeout=timeout_seconds,
     )
     created = []
@@ -128,5 +145,41 @@ def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> list[str
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise InfrastructureError(f"cannot create topic {name}: {exc}") from exc
+    _wait_until_every_broker_knows(settings, created, timeout_seconds)
     logger.info("topics created", extra={"topics": created})
     return created
+
+
+def _wait_until_every_broker_knows(
+    settings: Settings, names: list[str], timeout_seconds: float
+) -> None:
+    """Wait (bounded) until each bootstrap broker lists the topics with leaders.
+
+    A broker learns of a new topic from the controller a moment after the
+    creation returns; a client asking it before then is told the topic does
+    not exist.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    for host in settings.kafka_hosts:
+        broker = AdminClient({"bootstrap.servers": f"{host}:{settings.kafka_port}"})
+        while not _knows(broker, names):
+            if time.monotonic() >= deadline:
+                raise InfrastructureError(
+                    f"broker {host} does not list topics {names} after "
+                    f"{timeout_seconds:.0f} s"
+                )
+            time.sleep(0.1)
+
+
+def _knows(broker: AdminClient, names: list[str]) -> bool:
+    """Whether the broker lists every topic, each partition with a leader."""
+    try:
+        topics = broker.list_topics(timeout=5).topics
+    except KafkaException:
+        return False
+    return all(
+        name in topics
+        and topics[name].error is None
+        and all(p.leader >= 0 for p in topics[name].partitions.values())
+        for name in names
+    )

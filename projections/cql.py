@@ -12,7 +12,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from cassandra import DriverException
+from cassandra import ConsistencyLevel, DriverException
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -40,18 +40,25 @@ The driver's default (1 s doubling up to 600 s, and giving up after 64 tries)
 would leave a restarted node unused for minutes after a one-minute outage.
 """
 
+SERIAL_LEVELS: Final = ("SERIAL", "LOCAL_SERIAL")
+"""Consistency levels a compare-and-set (``IF ...``) statement may run with."""
+
 _EPOCH: Final = datetime(1970, 1, 1)
 
 
 def connect(settings: Settings) -> tuple[Cluster, Session]:
     """Connect to the Cassandra of the settings; InfrastructureError if it is down."""
-    host = settings.cassandra_host
+    hosts = settings.cassandra_hosts
     profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+        load_balancing_policy=WhiteListRoundRobinPolicy(hosts),
         request_timeout=REQUEST_TIMEOUT_SECONDS,
+        consistency_level=consistency_level(settings.cassandra_consistency),
+        serial_consistency_level=consistency_level(
+            settings.cassandra_serial_consistency, serial=True
+        ),
     )
     cluster = Cluster(
-        [host],
+        hosts,
         port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=REQUEST_TIMEOUT_SECONDS,
@@ -64,9 +71,24 @@ def connect(settings: Settings) -> tuple[Cluster, Session]:
     except NoHostAvailable as exc:
         cluster.shutdown()
         raise InfrastructureError(
-            f"Cassandra at {host}:{settings.cassandra_port} is unreachable"
+            f"Cassandra at {settings.cassandra_host}:{settings.cassandra_port} "
+            "is unreachable"
         ) from exc
     return cluster, session
+
+
+def consistency_level(name: str, serial: bool = False) -> int:
+    """The driver's code of a consistency level named like ``LOCAL_QUORUM``.
+
+    A serial level (of compare-and-set writes) is SERIAL or LOCAL_SERIAL only.
+    """
+    known = SERIAL_LEVELS if serial else ConsistencyLevel.name_to_value
+    if name.upper() not in known:
+        raise InfrastructureError(
+            f"unknown Cassandra consistency level {name!r}; one of "
+            + ", ".join(sorted(known))
+        )
+    return int(ConsistencyLevel.name_to_value[name.upper()])
 
 
 def infrastructure_error(action: str, exc: BaseException) -> InfrastructureError:

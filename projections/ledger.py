@@ -15,6 +15,7 @@ from typing import cast
 from confluent_kafka import Consumer, TopicPartition
 
 from commands.model import (
+    Event,
     HoldExpired,
     HoldPlaced,
     HoldRejected,
@@ -26,6 +27,7 @@ from commands.model import (
 )
 from infra.settings import Settings
 from infra.topics import events_topic
+from projections.availability import route_epoch
 from schemas.codec import Headers, decode_events
 
 
@@ -150,6 +152,9 @@ def _fold_until(
 ) -> ShowLedger:
     ledger = ShowLedger()
     prefix = f"{show_id}/".encode()
+    # Events of sections that moved partition are folded last, by route epoch
+    # then offset: each of them follows every epoch-0 event of its section.
+    moved: list[tuple[int, int, list[Event]]] = []
     deadline = time.monotonic() + timeout_seconds
     while not _reached(consumer, topic, ends):
         if time.monotonic() > deadline:
@@ -157,10 +162,17 @@ def _fold_until(
         for message in consumer.consume(1000, 0.2):
             if message.error() or not (message.key() or b"").startswith(prefix):
                 continue
-            for event in decode_events(
-                message.value(), cast(Headers, message.headers())
-            ):
+            headers = cast(Headers, message.headers())
+            events = decode_events(message.value(), headers)
+            epoch = route_epoch(headers)
+            if epoch:
+                moved.append((epoch, message.offset() or 0, events))
+                continue
+            for event in events:
                 ledger.apply(event)
+    for _, _, events in sorted(moved, key=lambda m: m[:2]):
+        for event in events:
+            ledger.apply(event)
     return ledger
 
 

@@ -85,7 +85,7 @@ def _read_pointer(settings: Settings) -> str:
     """Connect, read the pointer row of the home keyspace, disconnect."""
     cluster, session = connect(settings)
     try:
-        ensure_pointer_table(session, settings.cassandra_keyspace)
+        ensure_pointer_table(session, settings.cassandra_keyspace, settings)
         return active_keyspace(session, settings.cassandra_keyspace)
     except CASSANDRA_ERRORS as exc:
         raise infrastructure_error("read the live keyspace", exc) from exc

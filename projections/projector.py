@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from commands.errors import CodecError
-from projections.availability import AvailabilityFold, SectionAvailability
+from projections.availability import (
+    AvailabilityFold,
+    SectionAvailability,
+    log_position,
+    route_epoch,
+)
 from projections.holds import HoldFold, HoldView
 from projections.orders import OrderFold, OrderView
 from projections.seats import SeatFold, SeatView
@@ -152,14 +157,17 @@ class Projector:
                 },
             )
             return
+        # A section that moved partition decides under a higher route epoch, so
+        # its later events sort after all it decided before, wherever they are.
+        position = log_position(offset, route_epoch(headers))
         for index, event in enumerate(events):
-            if self._availability.apply(event, partition, offset, index):
+            if self._availability.apply(event, partition, position, index):
                 self.counts.events_applied += 1
             else:
                 self.counts.events_skipped += 1
-            self._holds.apply(event, partition, offset, index)
-            self._seats.apply(event, partition, offset, index)
-            self._orders.apply(event, partition, offset, index)
+            self._holds.apply(event, partition, position, index)
+            self._seats.apply(event, partition, position, index)
+            self._orders.apply(event, partition, position, index)
 
     def caught_up(self, partition: int, next_offset: int, at_ms: int) -> None:
         """Note that every record before ``next_offset`` was folded at ``at_ms``."""

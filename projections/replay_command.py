@@ -83,9 +83,9 @@ def run_replay(
     home = settings.cassandra_keyspace
     cluster, session = connect(settings)
     try:
-        ensure_pointer_table(session, home)
+        ensure_pointer_table(session, home, settings)
         _check_fresh(session, home, keyspace)
-        ensure_schema(session, keyspace)
+        ensure_schema(session, keyspace, settings)
         result = ReplayResult(keyspace, log_ends(settings))
         ours = dataclasses.replace(
             settings,

@@ -18,6 +18,7 @@ from typing import Final
 from cassandra.cluster import Session
 
 from commands.errors import TicketingError
+from infra.settings import Settings
 
 AVAILABILITY_TABLE: Final = "availability_by_show"
 HOLDS_TABLE: Final = "holds_by_id"
@@ -37,12 +38,11 @@ READ_MODEL_TABLES: Final = (
 
 _IDENTIFIER: Final = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
-# Only this keyspace is created with SimpleStrategy and one replica, because the
-# local Cassandra is a single node; real clusters use NetworkTopologyStrategy with
-# a replication factor per data centre (e.g. 3).
+# The replication comes from the settings: SimpleStrategy with one replica on the
+# local single node, NetworkTopologyStrategy with a factor per data centre on a
+# real cluster (docs/deployment.md). An existing keyspace is left as it is.
 _KEYSPACE_CQL: Final = (
-    "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-    "{{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+    "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}"
 )
 
 # log_index is the event's place inside its Kafka record (a record holds a batch of
@@ -174,19 +174,41 @@ def checked_keyspace(keyspace: str) -> str:
     return keyspace
 
 
-def ensure_schema(session: Session, keyspace: str) -> None:
-    """Create the keyspace and the read-model tables unless they exist."""
+def keyspace_replication(settings: Settings) -> str:
+    """The CQL replication map of a keyspace created with these settings."""
+    factor = settings.cassandra_replication_factor
+    datacenter = settings.cassandra_datacenter
+    if datacenter:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", datacenter):
+            raise ValueError(f"data centre name {datacenter!r} is not plain")
+        return f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {factor}}}"
+    return f"{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}"
+
+
+def ensure_schema(
+    session: Session, keyspace: str, settings: Settings | None = None
+) -> None:
+    """Create the keyspace and the read-model tables unless they exist.
+
+    The keyspace's replication comes from ``settings`` (from the environment
+    when none are given).
+    """
     ks = checked_keyspace(keyspace)
-    for statement in (_KEYSPACE_CQL, *_TABLES_CQL):
+    replication = keyspace_replication(settings or Settings.from_env())
+    session.execute(_KEYSPACE_CQL.format(ks=ks, replication=replication))
+    for statement in _TABLES_CQL:
         session.execute(statement.format(ks=ks))
     _add_missing_columns(session, ks)
 
 
-def ensure_pointer_table(session: Session, home_keyspace: str) -> None:
+def ensure_pointer_table(
+    session: Session, home_keyspace: str, settings: Settings | None = None
+) -> None:
     """Create the home keyspace and its table of active keyspaces unless they exist."""
     ks = checked_keyspace(home_keyspace)
-    for statement in (_KEYSPACE_CQL, _POINTER_CQL):
-        session.execute(statement.format(ks=ks))
+    replication = keyspace_replication(settings or Settings.from_env())
+    session.execute(_KEYSPACE_CQL.format(ks=ks, replication=replication))
+    session.execute(_POINTER_CQL.format(ks=ks))
 
 
 class OutdatedReadModelError(TicketingError):

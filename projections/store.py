@@ -223,7 +223,7 @@ def open_store(settings: Settings) -> tuple[Cluster, AvailabilityStore]:
     """Connect, create the tables if needed and prepare the worker's statements."""
     cluster, session = connect(settings)
     try:
-        ensure_schema(session, settings.cassandra_keyspace)
+        ensure_schema(session, settings.cassandra_keyspace, settings)
         check_replayable(session, settings.cassandra_keyspace)
         return cluster, AvailabilityStore(session, settings.cassandra_keyspace)
     except CASSANDRA_ERRORS as exc:

@@ -30,6 +30,7 @@ from schemas.mapping import RecordMapping, union_mappings
 __all__ = [
     "COMMAND_SCHEMA_FP",
     "EVENT_SCHEMA_FP",
+    "ROUTE_EPOCH_HEADER",
     "SCHEMA_HEADER",
     "CodecError",
     "CorruptRecordError",
@@ -44,6 +45,10 @@ __all__ = [
 
 SCHEMA_HEADER: Final = "schema-fp"
 """Kafka header naming the fingerprint of the schema that wrote the record value."""
+
+ROUTE_EPOCH_HEADER: Final = "route-epoch"
+"""Kafka header of an event record of a section that moved partition: its route
+epoch (decimal). Absent means epoch 0, the section's hashed partition."""
 
 _SCHEMA_DIR: Final = Path(__file__).resolve().parent
 
@@ -71,11 +76,13 @@ _LEGACY_COMMAND_FPS: Final = (
     "1088b0f7fbc60094",
     "8e92e166242f496e",
     "25216ba694e0b295",
+    "a7aa44fda481086f",
 )
 _LEGACY_EVENT_FPS: Final = (
     "5142d740f204634a",
     "f9d63c51d961bb69",
     "1479ae6608e81a76",
+    "540d7d8092df3760",
 )
 
 

@@ -4,6 +4,12 @@ The agent owns no rules. It decodes a batch of commands, partition by partition,
 them to the pure core in log order, writes the core's changed state entries to the
 ``section_entry_to_value`` table and the resulting events to the event topic, all
 inside the partition's Kafka transaction. Undecodable records go to dead letters.
+
+Commands for other partitions go out in the same transaction: follow-ups routed
+by the ``Router``, and what the core sends to a named partition (the adopt of a
+section handed off, commands forwarded to a section's new owner). A hand-off
+also writes the section's new route to the routing topic there. Event records of
+a section that moved carry its route epoch in the ``route-epoch`` header.
 """
 
 from __future__ import annotations
@@ -22,17 +28,19 @@ from faust.streams import _current_event as stream_event_context
 
 from commands.errors import CodecError
 from commands.inventory import PartitionInventory
-from commands.model import Command, Event, Tick
+from commands.model import Command, Event, SectionHandedOff, Tick
 from commands.policy import event_key, follow_ups
+from infra.routing import Route, Router, encode_route
 from infra.settings import Settings
 from infra.topics import (
     commands_topic,
     dead_letter_headers,
     dead_letters_topic,
     events_topic,
-    partition_for,
+    routing_topic,
 )
 from schemas.codec import (
+    ROUTE_EPOCH_HEADER,
     command_headers,
     decode_commands,
     encode_commands,
@@ -41,6 +49,8 @@ from schemas.codec import (
 )
 from streams import metrics
 from streams.eos import CommitGate
+from streams.rebalance import watch_rebalances
+from streams.recovery import fix_recovery
 from streams.transactional import send_in_transaction
 
 logger = logging.getLogger(__name__)
@@ -70,7 +80,10 @@ def inventories_from_table(
     for raw_key, raw_value in items:
         partition, key, entry = raw_key.decode().split(ENTRY_SEPARATOR)
         entries[int(partition)][key][entry] = orjson.loads(raw_value)
-    return {p: PartitionInventory.restore(found) for p, found in entries.items()}
+    return {
+        p: PartitionInventory.restore(found, partition=p)
+        for p, found in entries.items()
+    }
 
 
 def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]]:
@@ -84,16 +97,24 @@ def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]
 class InventoryWriter:
     """Feeds the core and persists what it decided; one per worker process."""
 
-    def __init__(self, app: faust.App, settings: Settings, table: Any) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        table: Any,
+        router: Router | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.table = table
+        self.router = router or Router.hashed(settings)
         self.gate = CommitGate(app)
         self.inventories: dict[int, PartitionInventory] | None = None
         self._deliveries: list[Awaitable[Any]] = []
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
         self.dead_letters_topic = dead_letters_topic(settings)
+        self.routing_topic = routing_topic(settings)
 
     async def send_ticks(self, now_ms: int) -> None:
         """Put a Tick on every command partition this worker owns.
@@ -134,7 +155,9 @@ class InventoryWriter:
                 self.inventories = inventories_from_table(self.table.items())
             self._deliveries = []
             for partition, records in _by_partition(batch).items():
-                inventory = self.inventories.setdefault(partition, PartitionInventory())
+                inventory = self.inventories.setdefault(
+                    partition, PartitionInventory(partition=partition)
+                )
                 await self._process_partition(inventory, partition, records)
 
             await self.gate.flush_buffered_sends()
@@ -163,8 +186,10 @@ class InventoryWriter:
         decided = inventory.decide_all(commands)
         metrics.record_decisions(commands, decided)
         self._persist(inventory, partition)
-        await self._send_events(decided, partition)
+        await self._send_events(decided, partition, inventory)
         await self._send_follow_ups(decided, partition)
+        await self._send_to_partitions(inventory.drain_sends(), partition)
+        await self._send_routes(decided, partition)
 
     async def _decode_or_dead_letter(
         self, event: faust.EventT, partition: int
@@ -201,10 +226,30 @@ class InventoryWriter:
         One record per target partition carries that partition's follow-ups in
         decision order, so a batch of holds costs a few records, not one each.
         """
-        partitions = self.settings.command_partitions
         by_target: dict[int, list[Command]] = defaultdict(list)
         for key, command in follow_ups(events):
-            by_target[partition_for(key, partitions)].append(command)
+            by_target[self.router.partition(key)].append(command)
+        await self._send_commands(by_target, partition)
+
+    async def _send_to_partitions(
+        self, sends: Sequence[tuple[int, Command]], partition: int
+    ) -> None:
+        """Adopts and forwarded commands, to the partitions the core named.
+
+        Sent after the events of the batch, in decision order per target, from
+        this partition's producer: an adopt precedes on its target every command
+        this partition forwards there later.
+        """
+        by_target: dict[int, list[Command]] = defaultdict(list)
+        for target, command in sends:
+            by_target[target].append(command)
+        if sends:
+            metrics.COMMANDS_FORWARDED.inc(len(sends))
+        await self._send_commands(by_target, partition)
+
+    async def _send_commands(
+        self, by_target: dict[int, list[Command]], partition: int
+    ) -> None:
         headers = command_headers()
         for target, commands in by_target.items():
             await self._send(
@@ -225,12 +270,43 @@ class InventoryWriter:
                 else:
                     self.table[table_key(partition, key, entry)] = orjson.dumps(value)
 
-    async def _send_events(self, events: Sequence[Event], partition: int) -> None:
+    async def _send_routes(self, events: Sequence[Event], partition: int) -> None:
+        """The new route of every section handed off, in this transaction."""
+        for event in events:
+            if not isinstance(event, SectionHandedOff):
+                continue
+            route = Route(event.to_partition, event.epoch)
+            await self._send(
+                source_topic=self.commands_topic,
+                partition=partition,
+                topic=self.routing_topic,
+                target_partition=0,
+                key=event_key(event).encode(),
+                value=encode_route(route),
+                headers=[],
+            )
+            logger.info(
+                "section handed off",
+                extra={
+                    "show": event.show_id,
+                    "section": event.section_id,
+                    "partition": partition,
+                    "to_partition": event.to_partition,
+                    "epoch": event.epoch,
+                },
+            )
+
+    async def _send_events(
+        self, events: Sequence[Event], partition: int, inventory: PartitionInventory
+    ) -> None:
         by_key: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             by_key[event_key(event)].append(event)
-        headers = event_headers()
         for key, section_events in by_key.items():
+            headers = event_headers()
+            epoch = inventory.route_epoch(key)
+            if epoch:
+                headers.append((ROUTE_EPOCH_HEADER, str(epoch).encode()))
             await self._send(
                 source_topic=self.commands_topic,
                 partition=partition,
@@ -241,19 +317,24 @@ class InventoryWriter:
             )
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, router: Router | None = None) -> faust.App:
     """The Faust app of the inventory agent, with its topic, table and agent."""
     app = faust.App(
         settings.agent_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=f"kafka://{settings.kafka_bootstrap}",  # faust splits a host list
         store="rocksdb://",
         datadir=settings.agent_data_dir,
         processing_guarantee="exactly_once",
         topic_partitions=settings.command_partitions,
         topic_allow_declare=True,
+        # Changelog and other topics faust declares get the cluster's replicas;
+        # their min.insync.replicas is the brokers' default.
+        topic_replication_factor=settings.kafka_replication_factor,
         broker_commit_interval=settings.agent_commit_interval_seconds,
         broker_session_timeout=settings.agent_session_timeout_seconds,
-        broker_heartbeat_interval=1.0,
+        broker_heartbeat_interval=settings.agent_heartbeat_interval_seconds,
+        broker_rebalance_timeout=settings.agent_rebalance_timeout_seconds,
+        table_standby_replicas=settings.agent_standby_replicas,
         web_enabled=False,
         web_port=settings.agent_web_port,
         producer_linger_ms=1,
@@ -276,7 +357,7 @@ def create_app(settings: Settings) -> faust.App:
     # Faust derives a table's codec from Records only (json otherwise); our values
     # are already bytes, so the changelog must carry them untouched.
     table.key_serializer = table.value_serializer = "raw"
-    writer = InventoryWriter(app, settings, table)
+    writer = InventoryWriter(app, settings, table, router)
 
     # One actor reads every partition this worker owns and decides each
     # partition's records in log order: still one writer per partition. (faust's
@@ -296,5 +377,7 @@ def create_app(settings: Settings) -> faust.App:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         writer.forget_state()
 
+    fix_recovery(app)
+    watch_rebalances(app, commands_topic(settings))
     app.inventory_writer = writer  # type: ignore[attr-defined]
     return app

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Set
 from typing import Any
 
 import faust
@@ -107,3 +107,28 @@ class CommitGate:
     async def flush_buffered_sends(self) -> None:
         """Hand buffered table changelog writes to their transactional producer."""
         await self.app.producer.buffer.flush()
+
+
+async def stop_revoked_producers(app: faust.App, assigned: Set[Any]) -> list[str]:
+    """Stop the transactional producers of partitions this worker no longer owns.
+
+    Faust stops them only for revoked partitions it does not count as standby,
+    and with standby replicas it counts the command partition of a standby copy
+    as standby. The producer of a partition handed to another worker then stayed
+    open in a transaction; the new owner fenced it, and when the partition came
+    back (the other worker left) faust reused it: a send failed with "not in
+    transaction" and the worker stopped. Stopped here, faust makes a new one
+    when the partition comes back. Returns the ids stopped.
+    """
+    producer: Any = app.producer
+    transactions: Any = app.consumer.transactions
+    standbys = app.assignor.assigned_standbys()
+    owned = transactions._tps_to_transactional_ids(
+        {tp for tp in assigned if tp not in standbys}
+    )
+    stale = sorted(set(producer._transaction_producers) - owned)
+    for transactional_id in stale:
+        await producer.stop_transaction(transactional_id)
+    if stale:
+        logger.info("revoked transactional producers stopped", extra={"ids": stale})
+    return stale

@@ -89,6 +89,39 @@ DEAD_LETTERS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+REBALANCES = Counter(
+    "ticketing_agent_rebalances",
+    "Rebalances this worker took part in (its partitions were revoked).",
+    registry=REGISTRY,
+)
+RECOVERY_BUCKETS_SECONDS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
+TABLE_RECOVERY = Histogram(
+    "ticketing_agent_table_recovery_seconds",
+    "Time from a partition assignment until the worker's table partitions are "
+    "restored from their changelog.",
+    buckets=RECOVERY_BUCKETS_SECONDS,
+    registry=REGISTRY,
+)
+REBALANCE_PAUSE = Histogram(
+    "ticketing_agent_rebalance_pause_seconds",
+    "Time this worker decided nothing in a rebalance: from its partitions' "
+    "revocation until its tables are restored.",
+    buckets=RECOVERY_BUCKETS_SECONDS,
+    registry=REGISTRY,
+)
+ASSIGNED_PARTITIONS = Gauge(
+    "ticketing_agent_assigned_partitions",
+    "Command partitions this worker decides (active) and table partitions it "
+    "keeps a standby copy of (standby).",
+    ["role"],
+    registry=REGISTRY,
+)
+COMMANDS_FORWARDED = Counter(
+    "ticketing_agent_commands_sent_on",
+    "Commands sent to another partition by the core: section adopts, and "
+    "commands forwarded to the new owner of a section that moved.",
+    registry=REGISTRY,
+)
 
 
 def _outcome(events: Sequence[Event]) -> str:

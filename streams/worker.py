@@ -16,6 +16,7 @@ from aiokafka.errors import ProducerFenced
 from commands.errors import InfrastructureError
 from infra.logs import configure as configure_logging
 from infra.metrics import serve as serve_metrics
+from infra.routing import Router
 from infra.settings import Settings
 from infra.topics import ensure_topics
 from streams import metrics
@@ -118,8 +119,13 @@ def run(settings: Settings) -> None:
         own = dataclasses.replace(settings, agent_data_dir=str(folder))
         logger.info("agent starting", extra={"data_dir": str(folder)})
         serve_metrics(metrics.REGISTRY, own.metrics_host, metrics_port(own, folder))
-        app = create_app(own)
-        app.sensors.add(FencedProducerSensor(app))
-        AgentWorker(app, own).execute_from_commandline()
+        router = Router(own)
+        router.start()
+        try:
+            app = create_app(own, router)
+            app.sensors.add(FencedProducerSensor(app))
+            AgentWorker(app, own).execute_from_commandline()
+        finally:
+            router.close()
     finally:
         lock.close()

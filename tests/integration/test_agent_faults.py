@@ -10,8 +10,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
+
+from commands.inventory import PartitionInventory, SectionInventory, section_key
 from commands.model import (
     CreateShow,
+    Event,
     HoldPlaced,
     PlaceHold,
     Row,
@@ -20,6 +24,8 @@ from commands.model import (
     SectionSpec,
 )
 from infra.settings import Settings
+from infra.topics import partition_for
+from streams.agent import TABLE_NAME, inventories_from_table
 from tests.integration.support import (
     command_producer,
     read_events,
@@ -47,6 +53,50 @@ def _hold(n: int) -> PlaceHold:
     return PlaceHold(f"c{n}", NOW_MS + n, "show-1", "stalls", f"b{n}", (f"A-{n}",))
 
 
+def committed_table(settings: Settings) -> dict[int, PartitionInventory]:
+    """The agent's table as its changelog holds it (read_committed), per partition."""
+    topic = f"{settings.agent_id}-{TABLE_NAME}-changelog"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}-table-{time.monotonic_ns()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign(
+        [TopicPartition(topic, p, 0) for p in range(settings.command_partitions)]
+    )
+    entries: dict[bytes, bytes] = {}
+    try:
+        while batch := consumer.consume(1000, 3.0):
+            for message in batch:
+                if message.error():
+                    continue
+                if message.value() is None:
+                    entries.pop(message.key(), None)
+                else:
+                    entries[message.key()] = message.value()
+    finally:
+        consumer.close()
+    return inventories_from_table(entries.items())
+
+
+def folded(create: CreateShow, events: list[Event]) -> SectionInventory:
+    """The show's one section built only by folding the log's events."""
+    (spec,) = create.sections
+    section = SectionInventory(
+        show_id=create.show_id,
+        spec=spec,
+        hold_ttl_seconds=create.hold_ttl_seconds,
+        max_tickets_per_buyer=create.max_tickets_per_buyer,
+    )
+    for event in events:
+        if not isinstance(event, SectionCreated):
+            section.apply(event)
+    return section
+
+
 def _send_slowly(settings: Settings, first: int, last: int, gap: float) -> None:
     producer = command_producer(settings)
     for n in range(first, last + 1):
@@ -66,7 +116,7 @@ def test_log_holds_each_hold_once_when_the_worker_is_killed_mid_stream(
 
     read_events(isolated_settings, expected=50, timeout_seconds=60)
     sender.start()
-    read_events(isolated_settings, expected=120, timeout_seconds=60)
+    read_events(isolated_settings, expected=150, timeout_seconds=60)
     os.killpg(agent.pid, signal.SIGKILL)  # mid-stream: the sender is still going
     agent.wait(10)
     agent = start_agent(isolated_settings, log)
@@ -98,6 +148,12 @@ def test_log_holds_each_hold_once_when_the_worker_is_killed_mid_stream(
     assert len(placed) == SEATS, f"holds without a decision: {sorted(missing)}"
     assert max(seats.values()) == 1, "no seat held twice"
     assert len(events) == SEATS + 1, "resent commands add no events"
+    table = committed_table(isolated_settings)
+    key = section_key("show-1", "stalls")
+    recovered = table[partition_for(key, isolated_settings.command_partitions)]
+    fold = folded(_show(), events)
+    assert recovered.sections[key].holds == fold.holds, "table equals a fold of the log"
+    assert recovered.sections[key].free_seat_ids() == fold.free_seat_ids()
 
 
 def test_no_place_is_sold_twice_when_a_second_agent_starts_beside_the_first(

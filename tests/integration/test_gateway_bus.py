@@ -177,3 +177,56 @@ async def test_send_raises_command_log_unavailable_when_the_partition_is_missing
             await bus.send(key, [place_hold(uuid.uuid4().hex[:32])])
     finally:
         bus.close(timeout_seconds=1.0)
+
+
+def read_command_records(
+    settings: Settings, expected_commands: int
+) -> list[list[PlaceHold]]:
+    """The command records of the topic, each as its decoded commands, in order."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}-records",
+            "enable.auto.commit": False,
+        }
+    )
+    topic = commands_topic(settings)
+    records: list[list[PlaceHold]] = []
+    try:
+        consumer.assign(
+            [TopicPartition(topic, p, 0) for p in range(settings.command_partitions)]
+        )
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while sum(map(len, records)) < expected_commands:
+            if time.monotonic() > deadline:
+                pytest.fail("the command records did not arrive in time")
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            commands = decode_commands(message.value(), message.headers())
+            records.append([c for c in commands if isinstance(c, PlaceHold)])
+    finally:
+        consumer.close()
+    return records
+
+
+async def test_concurrent_sends_are_packed_into_few_records_in_order() -> None:
+    packed_settings = dataclasses.replace(
+        Settings.from_env(), topic_prefix=f"t{uuid.uuid4().hex[:8]}"
+    )
+    ensure_topics(packed_settings, timeout_seconds=TIMEOUT_SECONDS)
+    bus = CommandBus(packed_settings, max_commands_per_record=64)
+    bus.start()
+    commands = [place_hold(f"packed-{n:03d}") for n in range(200)]
+    try:
+        await asyncio.gather(*(bus.send(KEY, [c]) for c in commands))
+    finally:
+        bus.close()
+    records = await asyncio.to_thread(read_command_records, packed_settings, 200)
+    AdminClient({"bootstrap.servers": packed_settings.kafka_bootstrap}).delete_topics(
+        [spec.name for spec in topic_specs(packed_settings)]
+    )
+
+    assert [c for r in records for c in r] == commands
+    assert bus.records_sent == len(records) == 4
+    assert max(map(len, records)) == 64

@@ -115,8 +115,8 @@ def test_headers_carry_hex_fingerprints_when_built() -> None:
 def test_fingerprints_are_pinned_when_schemas_are_unchanged() -> None:
     # A change here means the wire schema changed: evolve it compatibly (new fields
     # with defaults, order kept), and keep readers for the old fingerprint.
-    assert COMMAND_SCHEMA_FP == "a7aa44fda481086f"
-    assert EVENT_SCHEMA_FP == "540d7d8092df3760"
+    assert COMMAND_SCHEMA_FP == "4003a814f5d6108f"
+    assert EVENT_SCHEMA_FP == "0dad2f744f4cbfa6"
 
 
 def _legacy_value(name: str, fp: str, record: dict[str, object]) -> bytes:

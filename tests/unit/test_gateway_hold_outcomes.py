@@ -14,6 +14,7 @@ from commands.model import (
     Command,
     Event,
     HoldReleased,
+    HoldRequested,
     RejectionReason,
     ReleaseReason,
 )
@@ -243,3 +244,18 @@ async def test_get_hold_answers_404_when_the_id_is_not_an_id() -> None:
 
     assert response.status == 404
     assert gateway.holds.calls == 0
+
+
+async def test_get_hold_answers_202_anywhere_once_the_ledger_passed_it_on() -> None:
+    # Another instance sent the request; this one only saw the buyers' ledger
+    # pass it on to its section, which has not decided yet.
+    gateway = harness()
+    requested = HoldRequested(HOLD_ID, 1, "s1", "a", "buyer-1", (), 2)
+
+    async with serve(gateway.app) as client:
+        gateway.book.settle({HOLD_ID: [requested]})
+        response = await client.get(f"/v1/holds/{HOLD_ID}")
+        body = orjson.loads(await response.read())
+
+    assert (response.status, response.headers["Retry-After"]) == (202, "1")
+    assert body == {"hold_id": HOLD_ID, "status": "pending"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 import pytest
 
 from commands.model import RejectionReason
-from gateway.problems import PROBLEM_TYPES, REJECTION_SLUGS
+from gateway.problems import PROBLEM_TYPES, REFUSALS, REJECTION_SLUGS, RefusalLog
 from gateway.testing import harness, serve
 
 PROBLEM_JSON = "application/problem+json"
@@ -95,3 +97,42 @@ async def test_healthz_answers_ok_when_serving() -> None:
 
     assert response.status == 200
     assert body == {"status": "ok"}
+
+
+def test_refusals_are_logged_once_per_interval_per_type_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    log = RefusalLog(interval_seconds=10.0, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="gateway.problems")
+
+    logged = [log.note("rate-limited", 429, "POST /v1/holds") for _ in range(3)]
+    other = log.note("invalid-admission-token", 401, "POST /v1/holds")
+    now[0] += 10.0
+    later = log.note("rate-limited", 429, "POST /v1/holds")
+
+    assert logged == [True, False, False]
+    assert other and later
+    lines = [r for r in caplog.records if r.getMessage() == "request refused"]
+    assert [(r.problem, r.refused_since_last_line) for r in lines] == [
+        ("rate-limited", 0),
+        ("invalid-admission-token", 0),
+        ("rate-limited", 2),
+    ]
+
+
+async def test_a_refused_request_is_logged_by_route_without_its_path_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.problems")
+    REFUSALS._last_logged.clear()
+
+    async with serve(harness().app) as client:
+        await client.get("/v1/shows/secret-show-id/availability/nothing-here")
+        await client.get("/nowhere-at-all")
+
+    lines = [r for r in caplog.records if r.getMessage() == "request refused"]
+    assert [(r.problem, r.status) for r in lines] == [("not-found", 404)]
+    said = " ".join(f"{r.getMessage()} {r.__dict__}" for r in lines)
+    assert "secret-show-id" not in said
+    assert "nowhere" not in said

@@ -269,3 +269,39 @@ async def test_a_device_asking_for_challenges_too_fast_gets_429() -> None:
             statuses.append((asked.status, asked.headers.get("Retry-After")))
 
     assert statuses == [(201, None), (201, None), (429, "2")]
+
+
+async def test_a_device_is_admitted_as_a_few_buyers_per_show_at_most() -> None:
+    clock = Clock(OPENS_S - 60)
+    gateway = gateway_at(clock, gateway_admissions_per_device=2)
+
+    async with serve(gateway.app) as client:
+        await open_room(client, rate=1000.0)
+        tickets = {
+            buyer: (await join(client, buyer, device))["queue_ticket"]
+            for buyer, device in [
+                ("acct-1", "farm"),
+                ("acct-2", "farm"),
+                ("acct-3", "farm"),
+                ("human", "phone"),
+            ]
+        }
+        clock.now = OPENS_S + 2
+        await gateway.app[ROOMS].pump("s1")
+        answers = {
+            buyer: await admission(
+                client, ticket, "phone" if buyer == "human" else "farm"
+            )
+            for buyer, ticket in tickets.items()
+        }
+        again = await admission(client, tickets["acct-1"], "farm")
+        third = orjson.loads(await answers["acct-3"].read())
+
+    assert {b: a.status for b, a in answers.items()} == {
+        "acct-1": 201,
+        "acct-2": 201,
+        "acct-3": 403,
+        "human": 201,
+    }
+    assert third["type"] == "/problems/device-limit-reached"
+    assert again.status == 201

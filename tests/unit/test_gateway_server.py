@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import subprocess
 
 import orjson
 
+from gateway.server import serve_until_signalled
 from gateway.testing import harness, serve
 from tests.unit.test_gateway_holds import GA_HOLD, HOLD_PATH, place
 
@@ -66,3 +70,33 @@ async def test_a_malformed_request_line_answers_400_problem_when_sent() -> None:
 
     assert head.split(b" ")[1] == b"400"
     assert orjson.loads(body)["type"] == "/problems/bad-request"
+
+
+def _listening(port: int) -> list[str]:
+    """The ``ss`` line of the socket listening on port, split (empty if none)."""
+    command = ["ss", "-ltnH", f"sport = :{port}"]
+    return subprocess.run(
+        command, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+async def test_the_gateway_listens_with_the_backlog_it_is_given() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serving = asyncio.create_task(
+        serve_until_signalled(harness().app, "127.0.0.1", port, backlog=777)
+    )
+    try:
+        for _ in range(100):
+            listed = await asyncio.to_thread(_listening, port)
+            if listed:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+    state, _queued, backlog = listed[:3]
+    assert (state, backlog) == ("LISTEN", "777")

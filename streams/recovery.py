@@ -1,0 +1,83 @@
+"""Makes faust's table recovery work, and end promptly, under exactly-once.
+
+A worker given a partition restores that partition's table from its changelog:
+from the start, or from the offset a standby copy of it reached. Faust decides
+when the restore is done by comparing the offsets it read with the changelog's
+end. With exactly-once two things go wrong:
+
+- Faust reads that end from the consumer's cache of the last stable offset,
+  which is empty for a partition this consumer has not fetched since the
+  rebalance. The end then reads as "nothing to restore": a worker resumed a
+  partition without its latest table entries, and a standby copy promoted to
+  active stopped the worker with ``ConsistencyError`` (its persisted offset was
+  "higher than the end"). The end is now asked from the broker (a ListOffsets
+  request with read_committed isolation gives the last stable offset).
+- The last offset before that end is a transaction marker, which a consumer
+  never receives, so faust waits for it until its changelog reader has twice
+  found no record for 5 s, and then checks that the consumer's position passed
+  the end. Every restore took at least 10 s. The reader now gives up waiting
+  after ``quiet_seconds``, so the same check runs after two quiet periods. Two
+  in a row still guard against records the consumer fetched (its position
+  moved) but had not yet queued.
+
+Both patch private faust attributes, read in faust-streaming 0.15.3; after a
+faust upgrade, ``tests/integration/test_agent_scaling.py`` tells whether they
+still hold. The first fault is robinhood/faust#658.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+
+logger = logging.getLogger(__name__)
+
+# TODO(limit): one bench run under overload counted a command decided twice
+# after a kill -9 and a 26 s restore (docs/operations.md, Limits); not found by
+# the tests nor reproduced. If ``bench.failover`` finds one again, the topics it
+# keeps show whether a restore ended before the changelog's end.
+QUIET_SECONDS = 0.25
+"""How long the changelog reader waits for a record before it checks the end."""
+
+
+def fix_recovery(app: faust.App, quiet_seconds: float = QUIET_SECONDS) -> None:
+    """Patch the app's consumer and changelog reader as the module docstring says."""
+    # The consumer is made when the worker starts; made earlier, faust numbers
+    # its topic groups differently and finds no transactional producer.
+    new_consumer = app._new_consumer  # type: ignore[attr-defined]
+
+    def consumer_reading_committed_ends() -> Any:
+        consumer = new_consumer()
+        _read_ends_from_broker(consumer._thread)
+        return consumer
+
+    app._new_consumer = consumer_reading_committed_ends  # type: ignore[attr-defined]
+
+    queue: Any = app.tables.changelog_queue
+    wait_for_record = queue.get
+
+    async def get_or_time_out() -> Any:
+        # asyncio.Queue.get is safe to cancel: a record is never lost by it.
+        return await asyncio.wait_for(wait_for_record(), timeout=quiet_seconds)
+
+    queue.get = get_or_time_out
+
+
+def _read_ends_from_broker(thread: Any) -> None:
+    """Make faust's consumer thread ask the broker for changelog ends.
+
+    The thread runs the aiokafka consumer (read_committed) in an event loop of
+    its own and answers faust's ``highwaters`` there.
+    """
+
+    async def committed_ends(partitions: list[Any]) -> Mapping[Any, int]:
+        ends: Mapping[Any, int] = await thread._ensure_consumer().end_offsets(
+            partitions
+        )
+        return ends
+
+    thread._highwaters = committed_ends
