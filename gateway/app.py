@@ -66,7 +66,7 @@ from gateway.poll import queue_status, status_shortcut
 from gateway.ports import AvailabilitySource, CommandSender, HoldSource, OutcomeSource
 from gateway.problems import HttpProblem, describe_problem, problem_middleware
 from gateway.queue import admit, issue_challenge, join, open_room
-from gateway.read_views import ReadSideSource, add_read_routes
+from gateway.read_views import ReadSideSource, add_read_routes, staleness_headers
 from gateway.room import RoomConfig, Rooms, pumping
 from gateway.room_store import MemoryRoomStore, RoomStore
 from gateway.server import HANDLER_ARGS, serve_until_signalled
@@ -156,21 +156,22 @@ async def get_availability(request: web.Request) -> web.StreamResponse:
     """GET /v1/shows/{show_id}/availability, with a weak ETag and 304.
 
     The ETag covers the rows, not the lag; the current lag is in a header of every
-    answer, 304 included (see ``gateway.availability``).
+    answer, 304 included (see ``gateway.availability``). While the read model is
+    down, the last answer is served with ``Age`` and ``Projection-Stale: true``.
     """
     show_id = request.match_info["show_id"]
     if not valid_id(show_id):
         raise HttpProblem("show-not-found", "no show has this id")
-    view = await request.app[AVAILABILITY].get(show_id)
+    served = await request.app[AVAILABILITY].serve(show_id)
+    view = served.value
     if not view.found:
         raise HttpProblem("show-not-found", "no section of this show is on sale")
 
     headers = {
         "ETag": view.etag,
         "Cache-Control": f"max-age={AVAILABILITY_MAX_AGE_SECONDS}",
+        **staleness_headers(view.lag_seconds, served.stale_seconds),
     }
-    if view.lag_seconds is not None:
-        headers["Projection-Lag-Seconds"] = f"{view.lag_seconds:.3f}"
     if etag_matches(request.headers.get("If-None-Match"), view.etag):
         return web.Response(status=304, headers=headers)
     return body_response(view.body, headers=headers)

@@ -15,10 +15,8 @@ header; everything else in the client's copy is exactly what a 200 would say.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,6 +24,7 @@ from typing import Any, Final
 import orjson
 
 from commands.stripes import base_section_id
+from gateway.coalescing import CoalescingCache, Served
 from gateway.http import rfc3339_ms
 from gateway.ports import AvailabilitySource, ShowAvailability
 
@@ -100,7 +99,11 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 class AvailabilityCache:
-    """A TTL cache with request coalescing in front of an availability source."""
+    """A TTL cache with request coalescing in front of an availability source.
+
+    A spike on one show costs one source read per TTL; while the read model is
+    down, the last answer is served stale (``gateway.coalescing``).
+    """
 
     def __init__(
         self,
@@ -110,37 +113,18 @@ class AvailabilityCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
-        self._ttl_seconds = ttl_seconds
-        self._max_shows = max_shows
-        self._clock = clock
-        self._cached: OrderedDict[str, tuple[float, AvailabilityView]] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[AvailabilityView]] = {}
+        self.cache: CoalescingCache[str, AvailabilityView] = CoalescingCache(
+            self._load, ttl_seconds, max_shows, clock
+        )
 
     async def get(self, show_id: str) -> AvailabilityView:
         """The show's availability, from cache, an in-flight read or a new one."""
-        cached = self._cached.get(show_id)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
-        loading = self._loading.get(show_id)
-        if loading is None:
-            loading = asyncio.ensure_future(self._load(show_id))
-            self._loading[show_id] = loading
-            loading.add_done_callback(lambda done: self._loaded(show_id, done))
-        # A cancelled caller must not cancel the read the others share.
-        return await asyncio.shield(loading)
+        return await self.cache.get(show_id)
+
+    async def serve(self, show_id: str) -> Served[AvailabilityView]:
+        """The show's availability and, if served stale, its age in seconds."""
+        return await self.cache.serve(show_id)
 
     async def _load(self, show_id: str) -> AvailabilityView:
-        """Read and render one show, then cache the answer."""
-        view = render(show_id, await self._source.view(show_id))
-        self._cached.pop(show_id, None)
-        self._cached[show_id] = (self._clock() + self._ttl_seconds, view)
-        while len(self._cached) > self._max_shows:
-            self._cached.popitem(last=False)
-        return view
-
-    def _loaded(self, show_id: str, done: asyncio.Future[AvailabilityView]) -> None:
-        """Drop a finished read from the in-flight table."""
-        if self._loading.get(show_id) is done:
-            del self._loading[show_id]
-        if not done.cancelled():
-            done.exception()  # retrieved here, raised to every caller by shield
+        """Read and render one show."""
+        return render(show_id, await self._source.view(show_id))

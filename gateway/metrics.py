@@ -88,6 +88,17 @@ BREAKER_OPEN = Gauge(
     registry=REGISTRY,
 )
 
+ROOM_STORE_DEGRADED = Gauge(
+    "ticketing_gateway_room_store_degraded",
+    "1 while the shared room store is down and buckets and quotas are local, else 0.",
+    registry=REGISTRY,
+)
+STALE_READS = Counter(
+    "ticketing_gateway_stale_reads",
+    "Read-model loads that failed and were answered from the cache, stale.",
+    registry=REGISTRY,
+)
+
 
 @web.middleware
 async def metrics_middleware(

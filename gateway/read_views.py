@@ -11,7 +11,10 @@ coalescing (``gateway.coalescing``), with a weak ETag over the seats and
 ``as_of`` (never the lag) and 304 answers. Orders are personal: never cached,
 ``Cache-Control: private, no-store``, and another buyer's order is "not found".
 Every answer says how stale it may be: ``projection_lag_seconds`` in the body
-and the ``Projection-Lag-Seconds`` header (on 304 too).
+and the ``Projection-Lag-Seconds`` header (on 304 too). While the read model is
+down, a seat map read before is served from the cache with ``Age`` and
+``Projection-Stale: true`` (``staleness_headers``); orders, never cached, answer
+503 ``unavailable``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from aiohttp import web
 from commands.stripes import base_section_id
 from gateway.admission import admitted_buyer
 from gateway.availability import etag_matches
-from gateway.coalescing import CoalescingCache
+from gateway.coalescing import CoalescingCache, Served
 from gateway.fields import valid_id
 from gateway.http import body_response, json_response, rfc3339_ms
 from gateway.problems import HttpProblem
@@ -37,6 +40,7 @@ from projections.side_readers import OrdersView, SeatMapView
 
 SEAT_MAP_MAX_AGE_SECONDS: Final = 1
 LAG_HEADER: Final = "Projection-Lag-Seconds"
+STALE_HEADER: Final = "Projection-Stale"
 
 
 class ReadSideSource(Protocol):
@@ -112,6 +116,10 @@ class SeatMapCache:
         """The rendered seat map of a section."""
         return await self.cache.get((show_id, section_id))
 
+    async def serve(self, show_id: str, section_id: str) -> Served[RenderedSeatMap]:
+        """The rendered seat map and, if served stale, its age in seconds."""
+        return await self.cache.serve((show_id, section_id))
+
     async def _load(self, key: tuple[str, str]) -> RenderedSeatMap:
         show_id, section_id = key
         view = await self._source.seat_map(show_id, section_id)
@@ -144,12 +152,13 @@ async def get_seat_map(request: web.Request) -> web.StreamResponse:
     section_id = request.match_info["section_id"]
     if not valid_id(show_id) or not valid_id(section_id):
         raise HttpProblem("show-not-found", "no show or section has this id")
-    seat_map = await request.app[SEAT_MAPS].get(show_id, section_id)
+    served = await request.app[SEAT_MAPS].serve(show_id, section_id)
+    seat_map = served.value
 
     headers = {
         "ETag": seat_map.etag,
         "Cache-Control": f"max-age={SEAT_MAP_MAX_AGE_SECONDS}",
-        **_lag_header(seat_map.lag_seconds),
+        **staleness_headers(seat_map.lag_seconds, served.stale_seconds),
     }
     if etag_matches(request.headers.get("If-None-Match"), seat_map.etag):
         return web.Response(status=304, headers=headers)
@@ -218,6 +227,21 @@ def _rounded(lag: float | None) -> float | None:
 
 def _lag_header(lag: float | None) -> dict[str, str]:
     return {} if lag is None else {LAG_HEADER: f"{lag:.3f}"}
+
+
+def staleness_headers(
+    lag_seconds: float | None, stale_seconds: float | None
+) -> dict[str, str]:
+    """How stale a cached read-model answer is, for its headers.
+
+    Fresh: the lag header alone. Served stale because the read model is down:
+    ``Age`` (whole seconds since it was read), ``Projection-Stale: true``, and a
+    lag header that adds that age to the lag the answer had when it was read.
+    """
+    if stale_seconds is None:
+        return _lag_header(lag_seconds)
+    headers = {"Age": str(int(stale_seconds)), STALE_HEADER: "true"}
+    return {**headers, **_lag_header((lag_seconds or 0.0) + stale_seconds)}
 
 
 def _private(lag: float | None) -> dict[str, str]:

@@ -110,10 +110,13 @@ class FakeAvailability:
     lag_seconds: float | None = None
     delay_seconds: float = 0.0
     calls: int = 0
+    down: bool = False
 
     async def view(self, show_id: str) -> FakeShowView:
         """The rows of a show and their freshness, after the configured delay."""
         self.calls += 1
+        if self.down:
+            raise InfrastructureError("fake availability read model is down")
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         rows = list(self.rows.get(show_id, []))

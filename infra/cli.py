@@ -244,6 +244,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.app import run as gateway_run
         from gateway.room import RoomConfig
         from gateway.room_cassandra import CassandraRoomStore, ensure_room_schema
+        from gateway.room_fallback import FallbackRoomStore
         from infra.topics import ensure_topics
         from projections.live_readers import LiveReadModels
         from projections.reader import connect
@@ -257,9 +258,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             ensure_schema(session, keyspace, settings)
             ensure_room_schema(session, keyspace)
             live = LiveReadModels(session, keyspace)
-            gateway_run(
-                settings, live, live, CassandraRoomStore(session, keyspace), live
-            )
+            rooms = FallbackRoomStore(CassandraRoomStore(session, keyspace))
+            gateway_run(settings, live, live, rooms, live)
         finally:
             cluster.shutdown()
         return 0

@@ -808,6 +808,28 @@ def _stop_all(s: Settings) -> None:
             future.result()
 
 
+def stop_one(service: str) -> None:
+    """Stop one service (SIGTERM, then SIGKILL after the stop timeout); idempotent.
+
+    Fault tests use it to take Kafka or Cassandra away under load; the data
+    directory stays, so ``start_one`` brings back the same topics and tables.
+    """
+    s = settings()
+    with _exclusive(s.cassandra_start_timeout_seconds + MVN_TIMEOUT):
+        stop(service, s.service_stop_timeout_seconds)
+
+
+def start_one(service: str) -> float:
+    """Start one service unless it runs, and wait until it answers; seconds taken."""
+    s = settings()
+    with _exclusive(s.cassandra_start_timeout_seconds + MVN_TIMEOUT):
+        pid = running_pid(service)
+        if pid is not None:
+            return wait_ready(_adopt(service, pid), s)
+        java, mvn = _preflight(s, [service])
+        return wait_ready(_prepare_and_launch(service, s, java, mvn), s)
+
+
 def status() -> dict[str, bool]:
     """Whether each service is running and answering."""
     s = settings()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 
 import faust
+from aiokafka.errors import ProducerFenced
 from aiokafka.structs import RecordMetadata
+
+logger = logging.getLogger(__name__)
 
 
 def transactional_id(app: faust.App, source_topic: str, partition: int) -> str:
@@ -33,12 +37,22 @@ async def send_in_transaction(
     app consumes; events go to a topic the agent does not consume, so the id is
     taken from the source partition, whose offsets commit in the same transaction.
     """
-    return await app.producer.send(
-        topic,
-        key,
-        value,
-        partition if target_partition is None else target_partition,
-        None,
-        list(headers),
-        transactional_id=transactional_id(app, source_topic, partition),
-    )
+    try:
+        return await app.producer.send(
+            topic,
+            key,
+            value,
+            partition if target_partition is None else target_partition,
+            None,
+            list(headers),
+            transactional_id=transactional_id(app, source_topic, partition),
+        )
+    except ProducerFenced as exc:
+        # The broker aborted this producer's transaction (another worker took
+        # the partition, or the transaction outlived its timeout, e.g. while the
+        # broker was restarting): this producer can send nothing more. Stop the
+        # worker as a fenced commit does (streams.eos), so that its supervisor
+        # starts a fresh one, instead of restarting the actor on a dead producer.
+        logger.warning("producer fenced on send", extra={"error": str(exc)})
+        await app.crash(exc)
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import fcntl
 import logging
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import faust
+from aiokafka.errors import ProducerFenced
 
 from commands.errors import InfrastructureError
 from infra.logs import configure as configure_logging
@@ -37,6 +39,30 @@ class AgentWorker(faust.Worker):
         """Replace faust's console handlers with ours once faust set them up."""
         super().on_setup_root_logger(logger, level)
         configure_logging(self.settings.log_level)
+
+
+class FencedProducerSensor(faust.Sensor):
+    """Stops the worker when a send fails because its producer was fenced.
+
+    After a broker restart that outlasted the transaction timeout, the broker has
+    aborted the open transactions and every later send of those producers fails
+    with ``ProducerFenced``. faust then logs each failed changelog write and goes
+    on, serving nothing, for minutes. Crashing the app instead (as a fenced
+    commit does, ``streams.eos``) makes the worker exit, and its supervisor
+    starts a fresh one that resumes from the committed state.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        super().__init__()
+        self._app = app
+        self.crashing = False
+
+    def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
+        """Crash the app once, on the first fenced send."""
+        if isinstance(exc, ProducerFenced) and not self.crashing:
+            self.crashing = True
+            logger.warning("producer fenced; stopping the worker")
+            asyncio.ensure_future(self._app.crash(exc))
 
 
 def claim_data_dir(base: Path) -> tuple[Path, IO[str]]:
@@ -96,7 +122,9 @@ def run(settings: Settings) -> None:
         router = Router(own)
         router.start()
         try:
-            AgentWorker(create_app(own, router), own).execute_from_commandline()
+            app = create_app(own, router)
+            app.sensors.add(FencedProducerSensor(app))
+            AgentWorker(app, own).execute_from_commandline()
         finally:
             router.close()
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from commands.errors import InfrastructureError
 from projections.orders import OrderView
 from projections.seats import SeatStatus, SeatView
 from projections.side_readers import OrdersView, SeatMapView
@@ -43,17 +44,25 @@ class FakeReadSide:
         self.lag_seconds: float | None = 0.25
         self.seat_reads = 0
         self.gate: asyncio.Event | None = None
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise InfrastructureError("fake read side is down")
 
     async def seat_map(self, show_id: str, section_id: str) -> SeatMapView:
         self.seat_reads += 1
+        self._check()
         if self.gate is not None:
             await self.gate.wait()
         as_of = max((s.updated_at_ms for s in self.seats), default=None)
         return SeatMapView(list(self.seats), as_of, self.lag_seconds)
 
     async def order(self, order_id: str) -> tuple[OrderView | None, float | None]:
+        self._check()
         return self.orders.get(order_id), self.lag_seconds
 
     async def orders_of(self, buyer_id: str) -> OrdersView:
+        self._check()
         mine = [o for o in self.orders.values() if o.buyer_id == buyer_id]
         return OrdersView(mine, self.lag_seconds)

@@ -42,7 +42,7 @@ from commands.model import (
 )
 from gateway.fields import valid_id
 from gateway.problem_types import PROBLEM_TYPES
-from gateway.read_views import add_read_routes
+from gateway.read_views import LAG_HEADER, STALE_HEADER, add_read_routes
 from gateway.server import ProblemAppRunner
 from gateway.testing import Harness, InMemoryCore, admission_headers, harness
 from tests.fakes.read_side import FakeReadSide
@@ -206,3 +206,21 @@ def admit(case: Any) -> None:
     if isinstance(body, dict) and isinstance(body.get("buyer_id"), str):
         if valid_id(device) and valid_id(show_id):
             case.headers.update(admission_headers(show_id, body["buyer_id"], device))
+
+
+def test_the_document_describes_the_staleness_headers_of_cached_reads() -> None:
+    document = yaml.safe_load(DOCUMENT.read_text())
+    paths = document["paths"]
+    cached = (
+        "/v1/shows/{show_id}/availability",
+        "/v1/shows/{show_id}/sections/{section_id}/seats",
+    )
+
+    described = {
+        (path, status): set(paths[path]["get"]["responses"][status]["headers"])
+        for path in cached
+        for status in ("200", "304")
+    }
+
+    for headers in described.values():
+        assert {LAG_HEADER, STALE_HEADER, "Age"} <= headers
