@@ -92,6 +92,7 @@ class InventoryWriter:
         self.table = table
         self.gate = CommitGate(app)
         self.inventories: dict[int, PartitionInventory] | None = None
+        self._held_back = 0
         self._deliveries: list[Awaitable[Any]] = []
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
@@ -124,8 +125,35 @@ class InventoryWriter:
         self._deliveries.append(await send_in_transaction(self.app, **record))
 
     def forget_state(self) -> None:
-        """Reload from the table at the next batch (after a rebalance)."""
+        """Reload from the table once it is restored (after a rebalance)."""
         self.inventories = None
+        self._held_back = 0
+
+    def tables_restored(self) -> bool:
+        """Whether faust finished restoring the table partitions this worker owns.
+
+        Faust clears the flag when a rebalance starts and sets it once the
+        restore is over and the command partitions are back at their committed
+        offsets.
+        """
+        return bool(self.app.tables.actives_ready)
+
+    def _hold_back(self, batch: Sequence[faust.EventT]) -> None:
+        """Leave a batch handed over before the restore ended undecided, unacked.
+
+        The table is still being restored from the changelog (and a partition
+        this worker kept is replayed from an older offset), so it may lack
+        committed decisions. Faust seeks back to the committed offsets when the
+        restore ends and hands these records over again.
+        """
+        if not self._held_back:
+            logger.info(
+                "records handed over before the tables were restored; left for "
+                "the seek back",
+                extra={"partitions": sorted(_by_partition(batch))},
+            )
+        self._held_back += len(batch)
+        metrics.RECORDS_HELD_BACK.inc(len(batch))
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         """Decide one batch of records, partition by partition, atomically."""
@@ -133,6 +161,11 @@ class InventoryWriter:
         started = time.perf_counter()
         async with self.gate.lock:
             if self.inventories is None:
+                if not self.tables_restored():
+                    self._hold_back(batch)
+                    return
+                # Loaded once per assignment: it must hold every committed
+                # decision, or a record handed over again is decided twice.
                 self.inventories = inventories_from_table(self.table.items())
             self._deliveries = []
             for partition, records in _by_partition(batch).items():

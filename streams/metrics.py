@@ -94,6 +94,12 @@ REBALANCES = Counter(
     "Rebalances this worker took part in (its partitions were revoked).",
     registry=REGISTRY,
 )
+RECORDS_HELD_BACK = Counter(
+    "ticketing_agent_records_held_back",
+    "Command records handed over before the worker's tables were restored, left "
+    "undecided for faust to hand over again.",
+    registry=REGISTRY,
+)
 RECOVERY_BUCKETS_SECONDS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
 TABLE_RECOVERY = Histogram(
     "ticketing_agent_table_recovery_seconds",
