@@ -100,6 +100,12 @@ RECORDS_HELD_BACK = Counter(
     "undecided for faust to hand over again.",
     registry=REGISTRY,
 )
+LATE_CHANGELOG_RECORDS = Counter(
+    "ticketing_agent_late_changelog_records",
+    "Committed changelog records that reached the restore after it had ended; "
+    "the restored table lacks them.",
+    registry=REGISTRY,
+)
 RECOVERY_BUCKETS_SECONDS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
 TABLE_RECOVERY = Histogram(
     "ticketing_agent_table_recovery_seconds",

@@ -23,7 +23,6 @@ from schemas.codec import (
     decode_commands,
     decode_events,
     encode_commands,
-    event_headers,
 )
 from streams.agent import InventoryWriter
 
@@ -142,9 +141,7 @@ def _batch(partition: int, first_offset: int, *commands: Any) -> list[FakeEvent]
     ]
 
 
-def test_a_hold_handed_over_again_is_not_decided_twice_when_records_came_before_the_restore_ended() -> (  # noqa: E501
-    None
-):
+def test_a_record_handed_over_mid_restore_and_again_is_decided_once() -> None:
     show = CreateShow(
         "create-1",
         NOW_MS,
