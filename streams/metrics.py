@@ -106,6 +106,12 @@ LATE_CHANGELOG_RECORDS = Counter(
     "the restored table lacks them.",
     registry=REGISTRY,
 )
+ACKS_PAST_OFFSETS = Counter(
+    "ticketing_agent_acks_past_offsets",
+    "Records decided in a committed transaction past the offsets it committed "
+    "(faust stopped at a record not acked); handed over again after a restart.",
+    registry=REGISTRY,
+)
 RECOVERY_BUCKETS_SECONDS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
 TABLE_RECOVERY = Histogram(
     "ticketing_agent_table_recovery_seconds",

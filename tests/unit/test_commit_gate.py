@@ -11,6 +11,7 @@ import pytest
 from aiokafka.errors import ProducerFenced
 from faust.types import TP
 
+from streams import metrics
 from streams.eos import CommitGate
 
 PARTITIONS = [TP("commands", p) for p in range(4)]
@@ -51,6 +52,7 @@ class FakeConsumer:
 
     def __init__(self, producer: FakeProducer) -> None:
         self.acked = {tp: 10 for tp in PARTITIONS}
+        self._acked: dict[TP, list[int]] = {}
         self.producer = producer
         self.transactions = SimpleNamespace(commit=self._faust_sequential_commit)
 
@@ -138,3 +140,20 @@ def test_any_other_commit_failure_is_raised() -> None:
     with pytest.raises(RuntimeError, match="broker gone"):
         asyncio.run(consumer.force_commit())
     assert not crashes
+
+
+def _acks_past_offsets() -> float:
+    value = metrics.REGISTRY.get_sample_value("ticketing_agent_acks_past_offsets_total")
+    return value or 0.0
+
+
+def test_records_acked_past_a_hole_in_the_committed_offsets_are_reported() -> None:
+    producer = FakeProducer()
+    _, consumer, _ = _gate(producer)
+    before = _acks_past_offsets()
+    # faust commits up to offset 10; 10 was never acked, 11 and 12 were
+    consumer._acked = {PARTITIONS[1]: [11, 12], PARTITIONS[3]: [7]}
+
+    asyncio.run(consumer.force_commit())
+
+    assert _acks_past_offsets() == before + 2
