@@ -74,6 +74,8 @@ class CommitGate:
 
         consumer.force_commit = gated_force_commit
         consumer.transactions.commit = concurrent_commit
+        if hasattr(consumer, "_new_offset"):
+            consumer._new_offset = offset_past_counted_twice(consumer)
         self._installed = True
         logger.info("exactly-once commit gate installed")
 
@@ -135,6 +137,46 @@ class CommitGate:
     async def flush_buffered_sends(self) -> None:
         """Hand buffered table changelog writes to their transactional producer."""
         await self.app.producer.buffer.flush()
+
+
+def offset_past_counted_twice(consumer: Any) -> Callable[[Any], int | None]:
+    """Faust's offset to commit for a partition, past the offsets it counts twice.
+
+    Faust fills a gap in a partition's offsets (a transaction marker, an aborted
+    record) with a range that ends on the next record, which is acked as well;
+    the record is then listed twice, and faust's run of consecutive offsets
+    stops before it. The transaction still holds that record's decision, so its
+    offset is committed one commit late, and a worker killed in between hands
+    it over again.
+    """
+    new_offset: Callable[[Any], int | None] = consumer._new_offset
+
+    def new_offset_past_counted_twice(tp: Any) -> int | None:
+        offset = new_offset(tp)
+        if offset is None:
+            return None
+        return continue_run(consumer._acked[tp], consumer._acked_index[tp], offset)
+
+    return new_offset_past_counted_twice
+
+
+def continue_run(acked: list[int], index: set[int], offset: int) -> int:
+    """Extend a committed run ending before ``offset`` over what is left acked.
+
+    Removes the offsets taken from ``acked`` and ``index`` as faust does; a real
+    hole (an offset not acked) still stops the run.
+    """
+    acked.sort()
+    taken = 0
+    for acked_offset in acked:
+        if acked_offset > offset:
+            break
+        if acked_offset == offset:
+            offset += 1
+        taken += 1
+    index.difference_update(acked[:taken])
+    del acked[:taken]
+    return offset
 
 
 async def stop_revoked_producers(app: faust.App, assigned: Set[Any]) -> list[str]:

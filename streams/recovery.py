@@ -68,7 +68,11 @@ def fix_recovery(app: faust.App, quiet_seconds: float = QUIET_SECONDS) -> None:
     async def get_or_time_out() -> Any:
         # asyncio.Queue.get is safe to cancel: a record is never lost by it.
         event = await asyncio.wait_for(wait_for_record(), timeout=quiet_seconds)
-        watch.on_record(event.message.tp, event.message.offset)
+        try:
+            watch.on_record(event.message.tp, event.message.offset)
+        except Exception:
+            # The record is out of the queue: faust must get it whatever happens.
+            logger.exception("late changelog record check failed")
         return event
 
     queue.get = get_or_time_out

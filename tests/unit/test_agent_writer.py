@@ -84,10 +84,11 @@ def _writer(
         ),
         assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
         conf=SimpleNamespace(id="agent"),
-        tables=SimpleNamespace(actives_ready=True),
     )
     table = {} if table is None else table
-    return InventoryWriter(app, settings, table), producer, table  # type: ignore[arg-type]
+    writer = InventoryWriter(app, settings, table)  # type: ignore[arg-type]
+    writer.on_tables_restored()
+    return writer, producer, table
 
 
 def test_follow_ups_of_a_batch_travel_as_one_record_per_target_partition() -> None:
@@ -160,12 +161,11 @@ def test_a_record_handed_over_mid_restore_and_again_is_decided_once() -> None:
     restoring: dict[bytes, bytes] = {}
     writer, producer, _ = _writer(restoring)
     writer.forget_state()  # the partition was assigned; its restore begins
-    writer.app.tables.actives_ready = False
     early = _batch(partition, 2, second)
 
     asyncio.run(writer.process(early))
     restoring.update(changelog)  # the restore reaches the changelog's end
-    writer.app.tables.actives_ready = True
+    writer.on_tables_restored()
     asyncio.run(writer.process(_batch(partition, 1, first, second)))
 
     assert _decided_ids(producer) == ["h2"], "h1 was decided by the previous owner"
