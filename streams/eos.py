@@ -33,6 +33,8 @@ from typing import Any
 import faust
 from aiokafka.errors import ProducerFenced
 
+from streams import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,11 +68,14 @@ class CommitGate:
             offsets: Mapping[Any, int], start_new_transaction: bool = True
         ) -> bool:
             # Reached only through gated_force_commit, with the gate held.
+            self.report_acks_past_offsets(offsets)
             await self.commit_concurrently(offsets, start_new_transaction)
             return True
 
         consumer.force_commit = gated_force_commit
         consumer.transactions.commit = concurrent_commit
+        if hasattr(consumer, "_new_offset"):
+            consumer._new_offset = offset_past_counted_twice(consumer)
         self._installed = True
         logger.info("exactly-once commit gate installed")
 
@@ -104,9 +109,74 @@ class CommitGate:
         elif failures:
             raise failures[0]
 
+    def report_acks_past_offsets(self, offsets: Mapping[Any, int]) -> None:
+        """Report records a commit decides in its transaction but not in its offsets.
+
+        Faust commits a partition's offsets up to the first record not acked;
+        the transaction holds the sends of every batch acked. A record acked
+        past such a hole is decided in this transaction and handed over again
+        after a restart, where only a complete inventory recognises it.
+        """
+        # faust's Consumer keeps the acked offsets not committed yet per partition.
+        acked: Mapping[Any, Any] = getattr(self.app.consumer, "_acked", {})
+        for tp, offset in offsets.items():
+            beyond = sorted(o for o in acked.get(tp, ()) if o >= offset)
+            if beyond:
+                metrics.ACKS_PAST_OFFSETS.inc(len(beyond))
+                logger.error(
+                    "transaction commits decisions past its offsets",
+                    extra={
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "offset": offset,
+                        "first_acked_beyond": beyond[0],
+                        "acked_beyond": len(beyond),
+                    },
+                )
+
     async def flush_buffered_sends(self) -> None:
         """Hand buffered table changelog writes to their transactional producer."""
         await self.app.producer.buffer.flush()
+
+
+def offset_past_counted_twice(consumer: Any) -> Callable[[Any], int | None]:
+    """Faust's offset to commit for a partition, past the offsets it counts twice.
+
+    Faust fills a gap in a partition's offsets (a transaction marker, an aborted
+    record) with a range that ends on the next record, which is acked as well;
+    the record is then listed twice, and faust's run of consecutive offsets
+    stops before it. The transaction still holds that record's decision, so its
+    offset is committed one commit late, and a worker killed in between hands
+    it over again.
+    """
+    new_offset: Callable[[Any], int | None] = consumer._new_offset
+
+    def new_offset_past_counted_twice(tp: Any) -> int | None:
+        offset = new_offset(tp)
+        if offset is None:
+            return None
+        return continue_run(consumer._acked[tp], consumer._acked_index[tp], offset)
+
+    return new_offset_past_counted_twice
+
+
+def continue_run(acked: list[int], index: set[int], offset: int) -> int:
+    """Extend a committed run ending before ``offset`` over what is left acked.
+
+    Removes the offsets taken from ``acked`` and ``index`` as faust does; a real
+    hole (an offset not acked) still stops the run.
+    """
+    acked.sort()
+    taken = 0
+    for acked_offset in acked:
+        if acked_offset > offset:
+            break
+        if acked_offset == offset:
+            offset += 1
+        taken += 1
+    index.difference_update(acked[:taken])
+    del acked[:taken]
+    return offset
 
 
 async def stop_revoked_producers(app: faust.App, assigned: Set[Any]) -> list[str]:

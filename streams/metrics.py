@@ -94,6 +94,24 @@ REBALANCES = Counter(
     "Rebalances this worker took part in (its partitions were revoked).",
     registry=REGISTRY,
 )
+RECORDS_HELD_BACK = Counter(
+    "ticketing_agent_records_held_back",
+    "Command records handed over before the worker's tables were restored, left "
+    "undecided for faust to hand over again.",
+    registry=REGISTRY,
+)
+LATE_CHANGELOG_RECORDS = Counter(
+    "ticketing_agent_late_changelog_records",
+    "Committed changelog records that reached the restore after it had ended; "
+    "the restored table lacks them.",
+    registry=REGISTRY,
+)
+ACKS_PAST_OFFSETS = Counter(
+    "ticketing_agent_acks_past_offsets",
+    "Records decided in a committed transaction past the offsets it committed "
+    "(faust stopped at a record not acked); handed over again after a restart.",
+    registry=REGISTRY,
+)
 RECOVERY_BUCKETS_SECONDS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
 TABLE_RECOVERY = Histogram(
     "ticketing_agent_table_recovery_seconds",

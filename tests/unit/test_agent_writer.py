@@ -9,8 +9,11 @@ from typing import Any
 
 from commands.inventory import section_key
 from commands.model import (
+    CreateShow,
     PlaceHold,
     RequestHold,
+    SectionKind,
+    SectionSpec,
     SetBuyerLimit,
 )
 from infra.settings import Settings
@@ -18,6 +21,7 @@ from infra.topics import partition_for
 from schemas.codec import (
     command_headers,
     decode_commands,
+    decode_events,
     encode_commands,
 )
 from streams.agent import InventoryWriter
@@ -49,6 +53,7 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
         self.partitions: list[int] = []
+        self.headers: list[list[tuple[str, bytes]]] = []
         self.buffer = SimpleNamespace(flush=self._flush)
 
     async def _flush(self) -> None:
@@ -57,12 +62,15 @@ class FakeProducer:
     async def send(self, topic: str, key: bytes, value: bytes, *args: Any, **kw: Any):
         self.sent.append((topic, value))
         self.partitions.append(args[0])
+        self.headers.append(args[2])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
 
 
-def _writer() -> tuple[InventoryWriter, FakeProducer, dict[bytes, bytes]]:
+def _writer(
+    table: dict[bytes, bytes] | None = None,
+) -> tuple[InventoryWriter, FakeProducer, dict[bytes, bytes]]:
     settings = Settings.from_env({"TICKETING_TOPIC_PREFIX": "unit"})
     producer = FakeProducer()
 
@@ -77,8 +85,10 @@ def _writer() -> tuple[InventoryWriter, FakeProducer, dict[bytes, bytes]]:
         assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
         conf=SimpleNamespace(id="agent"),
     )
-    table: dict[bytes, bytes] = {}
-    return InventoryWriter(app, settings, table), producer, table  # type: ignore[arg-type]
+    table = {} if table is None else table
+    writer = InventoryWriter(app, settings, table)  # type: ignore[arg-type]
+    writer.on_tables_restored()
+    return writer, producer, table
 
 
 def test_follow_ups_of_a_batch_travel_as_one_record_per_target_partition() -> None:
@@ -113,3 +123,50 @@ def test_follow_ups_of_a_batch_travel_as_one_record_per_target_partition() -> No
             assert partition == partition_for(key, writer.settings.command_partitions)
         ids = [hold.command_id for hold in carried]
         assert ids == sorted(ids, key=lambda c: int(c[1:])), "decision order kept"
+
+
+def _decided_ids(producer: FakeProducer) -> list[str]:
+    """Command ids of the events a writer sent, one per decision."""
+    return [
+        event.command_id
+        for (topic, value), headers in zip(producer.sent, producer.headers, strict=True)
+        if topic.endswith(".events")
+        for event in decode_events(value, headers)
+    ]
+
+
+def _batch(partition: int, first_offset: int, *commands: Any) -> list[FakeEvent]:
+    return [
+        FakeEvent(FakeRecord(partition, first_offset + n, encode_commands([command])))
+        for n, command in enumerate(commands)
+    ]
+
+
+def test_a_record_handed_over_mid_restore_and_again_is_decided_once() -> None:
+    show = CreateShow(
+        "create-1",
+        NOW_MS,
+        "show-1",
+        3600,
+        4,
+        (SectionSpec("ga", SectionKind.GENERAL_ADMISSION, capacity=10),),
+    )
+    first, second = (
+        PlaceHold(f"h{n}", NOW_MS + n, "show-1", "ga", f"b{n}", quantity=1)
+        for n in (1, 2)
+    )
+    partition = partition_for(section_key("show-1", "ga"), 8)
+    previous_owner, _, changelog = _writer()
+    asyncio.run(previous_owner.process(_batch(partition, 0, show, first)))
+    restoring: dict[bytes, bytes] = {}
+    writer, producer, _ = _writer(restoring)
+    writer.forget_state()  # the partition was assigned; its restore begins
+    early = _batch(partition, 2, second)
+
+    asyncio.run(writer.process(early))
+    restoring.update(changelog)  # the restore reaches the changelog's end
+    writer.on_tables_restored()
+    asyncio.run(writer.process(_batch(partition, 1, first, second)))
+
+    assert _decided_ids(producer) == ["h2"], "h1 was decided by the previous owner"
+    assert not any(event.acked for event in early), "left for the seek back"

@@ -4,14 +4,19 @@ for every partition at once, after the buffered table writes are flushed."""
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.errors import ProducerFenced
+from faust.transport.consumer import Consumer
 from faust.types import TP
+from intervaltree import IntervalTree
 
-from streams.eos import CommitGate
+from streams import metrics
+from streams.eos import CommitGate, continue_run, offset_past_counted_twice
 
 PARTITIONS = [TP("commands", p) for p in range(4)]
 
@@ -51,6 +56,7 @@ class FakeConsumer:
 
     def __init__(self, producer: FakeProducer) -> None:
         self.acked = {tp: 10 for tp in PARTITIONS}
+        self._acked: dict[TP, list[int]] = {}
         self.producer = producer
         self.transactions = SimpleNamespace(commit=self._faust_sequential_commit)
 
@@ -138,3 +144,52 @@ def test_any_other_commit_failure_is_raised() -> None:
     with pytest.raises(RuntimeError, match="broker gone"):
         asyncio.run(consumer.force_commit())
     assert not crashes
+
+
+def _acks_past_offsets() -> float:
+    value = metrics.REGISTRY.get_sample_value("ticketing_agent_acks_past_offsets_total")
+    return value or 0.0
+
+
+def test_records_acked_past_a_hole_in_the_committed_offsets_are_reported() -> None:
+    producer = FakeProducer()
+    _, consumer, _ = _gate(producer)
+    before = _acks_past_offsets()
+    # faust commits up to offset 10; 10 was never acked, 11 and 12 were
+    consumer._acked = {PARTITIONS[1]: [11, 12], PARTITIONS[3]: [7]}
+
+    asyncio.run(consumer.force_commit())
+
+    assert _acks_past_offsets() == before + 2
+
+
+def _faust_consumer(committed: int) -> Any:
+    """faust's own offset bookkeeping, on a bare object."""
+    return SimpleNamespace(
+        _acked=defaultdict(list),
+        _gap=defaultdict(IntervalTree),
+        _committed_offset=defaultdict(lambda: None, {PARTITIONS[0]: committed}),
+        _acked_index=defaultdict(set),
+    )
+
+
+def test_the_offset_committed_covers_a_record_after_a_transaction_marker() -> None:
+    tp = PARTITIONS[0]
+    consumer = _faust_consumer(committed=10)
+    consumer._new_offset = partial(Consumer._new_offset, consumer)
+    new_offset = offset_past_counted_twice(consumer)
+    # 10, 11, 13 and 14 are decided and acked; 12 is a transaction marker
+    asyncio.run(Consumer._add_gap(consumer, tp, 12, 13))
+    for offset in (10, 11, 13, 14):
+        consumer._acked[tp].append(offset)
+        consumer._acked_index[tp].add(offset)
+
+    assert new_offset(tp) == 15, "the next record to read; 14 is decided"
+    assert consumer._acked[tp] == [] and consumer._acked_index[tp] == set()
+
+
+def test_a_record_not_acked_still_stops_the_offset_committed() -> None:
+    acked, index = [13, 14, 17], {13, 14, 17}
+
+    assert continue_run(acked, index, 14) == 15
+    assert acked == [17] and index == {17}
