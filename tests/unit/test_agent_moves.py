@@ -28,15 +28,7 @@ SOURCE, TARGET = 5, 2
 
 
 class HeaderProducer(FakeProducer):
-    """Keeps the headers of every record too."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.headers: list[list[tuple[str, bytes]]] = []
-
-    async def send(self, topic: str, key: bytes, value: bytes, *args: Any, **kw: Any):
-        self.headers.append(list(args[2]))
-        return await super().send(topic, key, value, *args, **kw)
+    """The writer's fake producer, which keeps every record's headers too."""
 
 
 def _batch(partition: int, *commands: Any) -> list[FakeEvent]:
