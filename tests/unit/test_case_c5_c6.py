@@ -5,6 +5,7 @@ through), plus the admission quota and the limits across two gateway instances.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -32,37 +33,39 @@ def u(**changes: Any) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("name", "admission", "status", "type_"),
     [
-        ("no token", {"Device-Id": "device-1"}, 401, "admission-required"),
-        ("other show", u(show_id="s2"), 403, "admission-for-another-show"),
+        ("no token", lambda: {"Device-Id": "device-1"}, 401, "admission-required"),
+        ("other show", lambda: u(show_id="s2"), 403, "admission-for-another-show"),
         (
             "expired",
-            u(expires_at_ms=int(time.time() * 1000) - 60_000),
+            lambda: u(expires_at_ms=int(time.time() * 1000) - 60_000),
             401,
             "admission-expired",
         ),
         (
             "other session",
-            {**u(), "Device-Id": "device-of-a-thief"},
+            lambda: {**u(), "Device-Id": "device-of-a-thief"},
             403,
             "admission-not-yours",
         ),
-        ("other buyer", u(buyer_id="buyer-2"), 403, "admission-not-yours"),
+        ("other buyer", lambda: u(buyer_id="buyer-2"), 403, "admission-not-yours"),
         (
             "forged",
-            {**u(), "Admission-Token": u()["Admission-Token"][:-3] + "AAA"},
+            lambda: {**u(), "Admission-Token": u()["Admission-Token"][:-3] + "AAA"},
             401,
             "invalid-admission-token",
         ),
     ],
 )
 async def test_c5_a_deep_link_is_refused_and_sends_nothing(
-    name: str, admission: dict[str, str], status: int, type_: str
+    name: str, admission: Callable[[], dict[str, str]], status: int, type_: str
 ) -> None:
+    # Tokens are made when the test runs, not when it is collected: a suite that
+    # runs longer than a token's life must not see them expired.
     gateway = harness(place)
 
     async with serve(gateway.app) as client:
         refused = await client.post(
-            HOLD_PATH, json=GA_HOLD, headers=headers("k-bad", **admission)
+            HOLD_PATH, json=GA_HOLD, headers=headers("k-bad", **admission())
         )
         problem = orjson.loads(await refused.read())
         own = await client.post(
