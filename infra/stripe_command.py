@@ -21,8 +21,9 @@ from commands.errors import InfrastructureError, TicketingError
 from commands.inventory import section_key
 from commands.model import CommandRejected, Event, SectionStriped, StripeSection
 from commands.stripes import MAX_STRIPES
+from infra.routing import RoutingTable, read_routes
 from infra.settings import Settings
-from infra.topics import commands_topic, events_topic, partition_for
+from infra.topics import commands_topic, events_topic
 from schemas.codec import Headers, command_headers, decode_events, encode_commands
 
 
@@ -84,7 +85,11 @@ def stripe_section(
         stripes=stripes,
     )
     key = section_key(show_id, section_id)
-    partition = partition_for(key, settings.command_partitions)
+    # Where the section lives now: a moved section's route, else the hash; its
+    # verdict is written on that partition's events.
+    partition = RoutingTable(read_routes(settings)).partition(
+        key, settings.command_partitions
+    )
 
     consumer = _verdict_reader(settings, partition)
     try:

@@ -16,6 +16,7 @@ from commands.model import (
     SectionKind,
     SectionSpec,
 )
+from infra.partitions import move_section
 from infra.settings import Settings
 from infra.stripe_command import stripe_section
 from infra.topics import partition_for
@@ -94,3 +95,27 @@ def test_a_section_striped_during_the_sale_loses_no_hold_and_oversells_nothing(
     stripe_keys = [section_key("show-l", f"floor~{i}") for i in range(4)]
     partitions = isolated_settings.command_partitions
     assert len({partition_for(k, partitions) for k in stripe_keys}) == 4
+
+
+def test_a_section_moved_before_is_striped_where_it_lives_now(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    spec = SectionSpec("floor", SectionKind.GENERAL_ADMISSION, capacity=40)
+    send_commands(
+        isolated_settings, [CreateShow("create", NOW_MS, "show-m", 600, 4, (spec,))]
+    )
+    partitions = isolated_settings.command_partitions
+    home = partition_for(section_key("show-m", "floor"), partitions)
+    target = (home + 3) % partitions
+    agent = start_agent(isolated_settings, tmp_path / "agent.log")
+    try:
+        moved = move_section(
+            isolated_settings, "show-m/floor", (home + 3) % partitions, 120
+        )
+        result = stripe_section(isolated_settings, "show-m", "floor", 2, 60)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)
+
+    assert moved.to_partition == target
+    assert (result.stripes, sum(result.shares)) == (2, 40)
