@@ -331,6 +331,7 @@ class Settings:
 
 
 SECRET_SUFFIXES = ("_secret", "_keys")
+MAX_PORT = 65_535
 
 
 def _hosts(text: str) -> list[str]:
@@ -350,4 +351,6 @@ def _parse(name: str, raw: str, kind: type) -> Any:
         raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
     if isinstance(value, int | float) and value < 0:
         raise SettingsError(f"{name}={raw!r} must not be negative")
+    if name.endswith("_PORT") and isinstance(value, int) and value > MAX_PORT:
+        raise SettingsError(f"{name}={raw!r} is not a port (0 to {MAX_PORT})")
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.cli import main
+from infra.settings import Settings, SettingsError
 
 
 @pytest.mark.parametrize(
@@ -32,3 +33,17 @@ def test_a_bad_signing_key_setting_stops_the_gateway_with_one_line(
     assert says in last
     assert "Traceback" not in err
     assert "0123456789abcdef0" not in err
+
+
+@pytest.mark.parametrize("variable", ["TICKETING_GATEWAY_PORT", "TICKETING_KAFKA_PORT"])
+def test_a_port_beyond_65535_is_refused_by_name(variable: str) -> None:
+    with pytest.raises(SettingsError, match=f"{variable}='70000' is not a port"):
+        Settings.from_env({variable: "70000"})
+
+
+def test_port_zero_and_the_highest_port_are_ports() -> None:
+    settings = Settings.from_env(
+        {"TICKETING_GATEWAY_PORT": "0", "TICKETING_KAFKA_PORT": "65535"}
+    )
+
+    assert (settings.gateway_port, settings.kafka_port) == (0, 65535)
