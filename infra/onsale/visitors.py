@@ -120,6 +120,10 @@ async def join_room(
     return joined.body
 
 
+ADMISSION_REFUSED = "admission:device-limit-reached"
+"""Outcome of a visitor whose device was admitted as its most buyers already."""
+
+
 async def wait_for_admission(
     client: Client,
     sale: Sale,
@@ -146,6 +150,8 @@ async def wait_for_admission(
             token = await _admission(client, sale, result, ticket_headers, samples)
             if token is not None:
                 return token
+            if result.outcome == ADMISSION_REFUSED:
+                return None
         await asyncio.sleep(min(poll_every_seconds or wait, max(0.0, sale.left())))
         conditional = dict(ticket_headers)
         if etag is not None and poll_every_seconds is None:
@@ -192,6 +198,11 @@ async def _admission(
     answer = await client.retrying(
         "POST", f"{sale.room}/admission", "admission", headers, deadline=sale.deadline
     )
+    if answer.status == 403 and answer.problem == "device-limit-reached":
+        # Final: this device was admitted as its most buyers; asking again
+        # changes nothing (a farm's extra accounts end here).
+        result.outcome = ADMISSION_REFUSED
+        return None
     if answer.status != 201:
         return None
     if client.kind == "human":
