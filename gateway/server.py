@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 
+from commands.errors import InfrastructureError
 from gateway.deps import SHORTCUT, Shortcut
 from gateway.problems import HttpProblem, problem_response
 
@@ -112,6 +113,10 @@ class ProblemTestServer(TestServer):
         return ProblemAppRunner(self.app, **kwargs)
 
 
+class PortUnavailable(InfrastructureError):
+    """The address to serve on cannot be bound (taken, or not this host's)."""
+
+
 async def serve_until_signalled(
     app: web.Application, host: str, port: int, backlog: int = 128
 ) -> None:
@@ -128,7 +133,12 @@ async def serve_until_signalled(
     runner = ProblemAppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, backlog=backlog).start()
+        try:
+            await web.TCPSite(runner, host, port, backlog=backlog).start()
+        except OSError as exc:  # taken, or not an address of this host
+            raise PortUnavailable(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         logger.info("gateway serving", extra={"host": host, "port": port})
         await stop.wait()
     finally:

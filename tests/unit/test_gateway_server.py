@@ -8,8 +8,9 @@ import socket
 import subprocess
 
 import orjson
+import pytest
 
-from gateway.server import serve_until_signalled
+from gateway.server import PortUnavailable, serve_until_signalled
 from gateway.testing import harness, serve
 from tests.unit.test_gateway_holds import GA_HOLD, HOLD_PATH, place
 
@@ -100,3 +101,12 @@ async def test_the_gateway_listens_with_the_backlog_it_is_given() -> None:
 
     state, _queued, backlog = listed[:3]
     assert (state, backlog) == ("LISTEN", "777")
+
+
+async def test_a_taken_port_is_one_clear_error_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortUnavailable, match=f"cannot listen on 127.0.0.1:{port}"):
+            await serve_until_signalled(harness().app, "127.0.0.1", port)
