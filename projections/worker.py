@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -44,6 +44,15 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+REJOIN_SECONDS: Final = 20.0
+"""How long a consumer that lost its assignment may take to get one again.
+
+After a broker restart librdkafka can keep a consumer whose coordinator
+connection never comes back: its session times out, it revokes the lost
+partitions and then never rejoins (requests to the coordinator time out in the
+queue). The worker then replaces the consumer with a new one.
+"""
+
 
 class ProjectionWorker:
     """Consumes the events topic and keeps the read models up to date.
@@ -63,6 +72,9 @@ class ProjectionWorker:
         self._stopping = threading.Event()
         self._assigned: set[int] = set()
         self._consumer: Consumer | None = None
+        self._lost_at: float | None = None
+        """When the assignment was lost (session timed out), until one comes back."""
+        self.consumers_replaced = 0
         self._backoff = backoff
         self._clock = clock
         self._startup_backoff = backoff()
@@ -89,20 +101,13 @@ class ProjectionWorker:
         cluster, store = opened
         if self.cycle is None:
             self._attach(store)
-        consumer: Consumer | None = None
         try:
-            consumer = self._consumer = Consumer(self._consumer_config())
-            consumer.subscribe(
-                [self._topic],
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_revoke,
-            )
+            self._open_consumer()
             logger.info("projection worker started", extra={"topic": self._topic})
-            self._loop(consumer, stop_after_idle_seconds, max_seconds)
+            self._loop(stop_after_idle_seconds, max_seconds)
         finally:
-            if consumer is not None:
-                consumer.close()
+            if self._consumer is not None:
+                self._consumer.close()
             cluster.shutdown()
             logger.info("projection worker stopped", extra=asdict(self.counts))
         return self.counts
@@ -147,13 +152,55 @@ class ProjectionWorker:
             "error_cb": self._on_client_error,
         }
 
-    def _loop(
-        self, consumer: Consumer, idle_seconds: float | None, max_seconds: float | None
-    ) -> None:
+    def _open_consumer(self) -> Consumer:
+        """A new consumer of the events topic, subscribed in the group."""
+        consumer = self._consumer = self._new_consumer(self._consumer_config())
+        consumer.subscribe(
+            [self._topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        return consumer
+
+    def _new_consumer(self, config: dict[str, object]) -> Consumer:
+        return Consumer(config)
+
+    def replace_stuck_consumer(self, now: float) -> bool:
+        """Open a new consumer if the lost assignment has not come back in time.
+
+        The old consumer is closed on a thread of its own: a consumer whose
+        coordinator is gone may block in ``close``. Its callbacks are ignored
+        from now on (they name a consumer that is no longer ours).
+        """
+        if self._assigned or self._lost_at is None:
+            return False
+        if now - self._lost_at < REJOIN_SECONDS:
+            return False
+        old = self._consumer
+        logger.warning(
+            "consumer lost its partitions and did not rejoin; opening a new one",
+            extra={"seconds": round(now - self._lost_at, 1)},
+        )
+        self._lost_at = now  # a new consumer gets REJOIN_SECONDS of its own
+        self._open_consumer()
+        self.consumers_replaced += 1
+        if old is not None:
+            # TODO(limit): a close that never returns leaves its thread and
+            # client behind until the process exits; once per broker outage.
+            threading.Thread(
+                target=_close_quietly, args=(old,), name="consumer-close", daemon=True
+            ).start()
+        return True
+
+    def _loop(self, idle_seconds: float | None, max_seconds: float | None) -> None:
         """Consume batches until a stop condition holds."""
         started = last_record = time.monotonic()
         while not self._stopping.is_set():
             now = time.monotonic()
+            self.replace_stuck_consumer(now)
+            consumer = self._consumer
+            assert consumer is not None
             if max_seconds is not None and now - started >= max_seconds:
                 return
             if not self._assigned:
@@ -190,6 +237,9 @@ class ProjectionWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         """Load rows and progress of new partitions, then start from there."""
+        if consumer is not self._consumer:
+            return
+        self._lost_at = None
         assert self.cycle is not None
         projector = self.cycle.projector
         numbers = [tp.partition for tp in partitions]
@@ -204,11 +254,24 @@ class ProjectionWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         """Forget the partitions another worker now owns, even unsaved changes."""
+        if consumer is not self._consumer:
+            return
         assert self.cycle is not None
         numbers = [tp.partition for tp in partitions]
         self.cycle.forget(numbers)
         self._assigned.difference_update(numbers)
         logger.info("partitions revoked", extra={"partitions": numbers})
+
+    def _on_lost(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
+        """The session timed out: forget the partitions, expect them back soon."""
+        if consumer is not self._consumer:
+            return
+        self._on_revoke(consumer, partitions)
+        if self._lost_at is None:
+            self._lost_at = time.monotonic()
+        logger.warning(
+            "partitions lost", extra={"partitions": [tp.partition for tp in partitions]}
+        )
 
     def _on_client_error(self, error: KafkaError) -> None:
         """Client-wide errors (brokers down); a fatal one stops the worker."""
@@ -217,6 +280,14 @@ class ProjectionWorker:
             self.stop()
         else:
             self.kafka.failed("reach brokers", KafkaException(error))
+
+
+def _close_quietly(consumer: Consumer) -> None:
+    """Close a replaced consumer; its errors no longer matter."""
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError) as exc:
+        logger.info("replaced consumer closed with an error", extra={"error": str(exc)})
 
 
 def main(settings: Settings) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -28,7 +29,7 @@ from projections.orders import OrderView
 from projections.retry import Backoff
 from projections.seats import SeatView
 from projections.store import PartitionProgress
-from projections.worker import ProjectionWorker
+from projections.worker import REJOIN_SECONDS, ProjectionWorker
 from schemas.codec import encode_events, event_headers
 
 GA = SectionKind.GENERAL_ADMISSION
@@ -235,3 +236,70 @@ def test_unknown_and_new_event_types_fold_without_failing_when_in_a_batch() -> N
         905,
     )
     assert consumer.commits == [[(0, 3)]]
+
+
+class GroupConsumer:
+    """A consumer in the group: records its subscription and its close."""
+
+    def __init__(self) -> None:
+        self.subscribed: list[str] = []
+        self.closed = threading.Event()
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.subscribed = topics
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = [tp.partition for tp in partitions]
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class GroupWorker(ProjectionWorker):
+    """A worker whose consumers are ``GroupConsumer``s."""
+
+    def __init__(self) -> None:
+        super().__init__(Settings(), store=FakeStore(), backoff=quick_backoff)
+        self.opened: list[GroupConsumer] = []
+
+    def _new_consumer(self, config: dict[str, object]) -> Consumer:
+        self.opened.append(GroupConsumer())
+        return cast(Consumer, self.opened[-1])
+
+
+def test_a_consumer_that_lost_its_partitions_and_never_rejoins_is_replaced() -> None:
+    worker = GroupWorker()
+    first = worker._open_consumer()
+    worker._assigned = {0, 1}
+    worker._on_lost(first, [TopicPartition("events", 0), TopicPartition("events", 1)])
+    assert worker._lost_at is not None
+    lost_at = worker._lost_at
+
+    assert not worker.replace_stuck_consumer(lost_at + REJOIN_SECONDS / 2)
+    assert worker.replace_stuck_consumer(lost_at + REJOIN_SECONDS + 1)
+
+    assert len(worker.opened) == 2
+    assert worker._consumer is cast(Consumer, worker.opened[1])
+    assert worker.opened[1].subscribed == [worker._topic]
+    assert worker.opened[0].closed.wait(5), "the stuck consumer is closed"
+    assert worker.consumers_replaced == 1
+    # The replaced consumer's late callbacks change nothing.
+    worker._assigned = {2}
+    worker._on_revoke(first, [TopicPartition("events", 2)])
+    worker._on_lost(first, [TopicPartition("events", 2)])
+    assert worker._assigned == {2}
+
+
+def test_a_consumer_without_partitions_it_never_lost_is_kept() -> None:
+    worker = GroupWorker()
+    first = worker._open_consumer()
+    # An idle member (more workers than partitions) is not stuck.
+    assert not worker.replace_stuck_consumer(1e9)
+    # A lost assignment that comes back in time keeps the consumer.
+    worker._assigned = {0}
+    worker._on_lost(first, [TopicPartition("events", 0)])
+    worker._on_assign(first, [TopicPartition("events", 0)])
+    assert worker._assigned == {0}
+    assert not worker.replace_stuck_consumer(1e9)
+    assert len(worker.opened) == 1
+    assert not worker.opened[0].closed.is_set()
