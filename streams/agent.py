@@ -117,10 +117,12 @@ class InventoryWriter:
         self.settings = settings
         self.table = table
         self.router = router or Router.hashed(settings)
-        self.gate = CommitGate(app)
+        self.gate = CommitGate(app, self.lowest_held_back)
         self.inventories: dict[int, PartitionInventory] | None = None
-        self._restored = False
+        self._assigned_generation: int | None = self._generation()
+        self._restored_generation: int | None = None
         self._held_back = 0
+        self._held_back_offsets: dict[Any, set[int]] = defaultdict(set)
         self._deliveries: list[Awaitable[Any]] = []
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
@@ -153,31 +155,70 @@ class InventoryWriter:
         """Send in the partition's transaction; its delivery is awaited per batch."""
         self._deliveries.append(await send_in_transaction(self.app, **record))
 
+    def _generation(self) -> int | None:
+        """The consumer group generation faust is in (set as each one is assigned)."""
+        generation: int | None = getattr(self.app, "consumer_generation_id", 0)
+        return generation
+
     def forget_state(self) -> None:
         """Reload from the table once it is restored (after a rebalance)."""
         self.inventories = None
-        self._restored = False
+        self._assigned_generation = self._generation()
         self._held_back = 0
+        # Faust seeks every assigned partition back to its committed offset when
+        # the restore ends, so what was held back before is handed over again.
+        self._held_back_offsets.clear()
 
     def on_tables_restored(self) -> None:
         """Faust restored the table partitions of the current assignment.
 
         Faust signals it before it seeks the command partitions back to their
         committed offsets, so a record held back until now is handed over again.
+        The signal may come before ``forget_state`` of the same assignment (faust
+        starts the restore before it sends ``on_partitions_assigned``, and the
+        receivers of that signal run in no fixed order), so both note the group
+        generation and the tables count as restored when the two match.
         """
-        # TODO(limit): the signal carries no generation; a restore that ends just
-        # as the next assignment begins could mark that one restored. It matters
-        # if ticketing_agent_records_held_back_total grows with rebalances that
-        # follow each other within a restore; then compare generations.
-        self._restored = True
+        # TODO(limit): the signal carries no generation; a restore of the previous
+        # generation that ends after the consumer joined the next one marks the
+        # next one restored (a record may then be decided from a table still
+        # being restored). It matters if ticketing_agent_records_held_back_total
+        # stays 0 while rebalances follow each other within a restore; then take
+        # the generation from faust's recovery.
+        self._restored_generation = self._generation()
+
+    @property
+    def restored(self) -> bool:
+        """The table holds every committed decision of the current assignment."""
+        return (
+            self._restored_generation is not None
+            and self._restored_generation == self._assigned_generation
+            and self._restored_generation == self._generation()
+        )
+
+    def lowest_held_back(self, tp: Any) -> int | None:
+        """The lowest offset of ``tp`` held back and not decided since, if any.
+
+        The commit gate commits no offset past it: faust's ``take_events`` acks
+        every record it handed over once the agent returns, held back or not.
+        """
+        # TODO(limit): a held-back record that faust does not hand over again in
+        # this assignment keeps its partition's offsets uncommitted until the
+        # next rebalance (then handed over again, nothing lost). It matters if a
+        # partition's consumer lag grows while its records are decided; then
+        # seek that partition back to the lowest held-back offset.
+        offsets = self._held_back_offsets.get(tp)
+        return min(offsets) if offsets else None
 
     def _hold_back(self, batch: Sequence[faust.EventT]) -> None:
-        """Leave a batch handed over before the restore ended undecided, unacked.
+        """Leave a batch handed over before the restore ended undecided.
 
         The table is still being restored from the changelog (and a partition
         this worker kept is replayed from an older offset), so it may lack
         committed decisions. Faust seeks back to the committed offsets when the
-        restore ends and hands these records over again.
+        restore ends and hands these records over again. Faust acks them all
+        the same (``take_events`` acks what it yielded), so their offsets are
+        kept here and the commit gate commits none of them until decided.
         """
         if not self._held_back:
             logger.info(
@@ -185,8 +226,23 @@ class InventoryWriter:
                 "the seek back",
                 extra={"partitions": sorted(_by_partition(batch))},
             )
+        for event in batch:
+            message = event.message
+            self._held_back_offsets[message.tp].add(message.offset)
         self._held_back += len(batch)
         metrics.RECORDS_HELD_BACK.inc(len(batch))
+
+    def _release(self, batch: Sequence[faust.EventT]) -> None:
+        """Records decided now are no longer held back."""
+        if not self._held_back_offsets:
+            return
+        for event in batch:
+            message = event.message
+            offsets = self._held_back_offsets.get(message.tp)
+            if offsets is not None:
+                offsets.discard(message.offset)
+                if not offsets:
+                    del self._held_back_offsets[message.tp]
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         """Decide one batch of records, partition by partition, atomically."""
@@ -194,7 +250,7 @@ class InventoryWriter:
         started = time.perf_counter()
         async with self.gate.lock:
             if self.inventories is None:
-                if not self._restored:
+                if not self.restored:
                     self._hold_back(batch)
                     return
                 # Loaded once per assignment: it must hold every committed
@@ -214,6 +270,7 @@ class InventoryWriter:
             await asyncio.gather(*self._deliveries)
             for event in batch:
                 event.ack()
+            self._release(batch)
         metrics.record_batch(batch, started, self.inventories)
 
     async def _process_partition(

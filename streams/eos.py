@@ -41,8 +41,13 @@ logger = logging.getLogger(__name__)
 class CommitGate:
     """Mutual exclusion between batch processing and transaction commits."""
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        lowest_held_back: Callable[[Any], int | None] = lambda tp: None,
+    ) -> None:
         self.app = app
+        self.lowest_held_back = lowest_held_back
         self.lock = asyncio.Lock()
         self._installed = False
 
@@ -75,7 +80,9 @@ class CommitGate:
         consumer.force_commit = gated_force_commit
         consumer.transactions.commit = concurrent_commit
         if hasattr(consumer, "_new_offset"):
-            consumer._new_offset = offset_past_counted_twice(consumer)
+            consumer._new_offset = offset_before_held_back(
+                consumer, offset_past_counted_twice(consumer), self.lowest_held_back
+            )
         self._installed = True
         logger.info("exactly-once commit gate installed")
 
@@ -177,6 +184,46 @@ def continue_run(acked: list[int], index: set[int], offset: int) -> int:
     index.difference_update(acked[:taken])
     del acked[:taken]
     return offset
+
+
+def offset_before_held_back(
+    consumer: Any,
+    new_offset: Callable[[Any], int | None],
+    lowest_held_back: Callable[[Any], int | None],
+) -> Callable[[Any], int | None]:
+    """Faust's offset to commit for a partition, kept below a record held back.
+
+    The agent leaves a record handed over before its tables were restored
+    undecided, but faust's ``take_events`` acks it anyway once the agent
+    returns; committed, it would never be handed over again (a lost command).
+    """
+
+    def new_offset_before_held_back(tp: Any) -> int | None:
+        offset = new_offset(tp)
+        if offset is None:
+            return None
+        committed: int | None = consumer._committed_offset[tp]
+        return offset_below(offset, lowest_held_back(tp), committed)
+
+    return new_offset_before_held_back
+
+
+def offset_below(
+    offset: int, held_back: int | None, committed: int | None
+) -> int | None:
+    """The offset to commit when the record at ``held_back`` is not decided yet.
+
+    None (commit nothing) when the committed offset is unknown: faust forgets
+    it at a rebalance until it seeks again, and a commit must not go back.
+    A held-back offset below the committed one was decided before.
+    """
+    if held_back is None or offset <= held_back:
+        return offset
+    if committed is None:
+        return None
+    if held_back < committed:
+        return offset
+    return held_back
 
 
 async def stop_revoked_producers(app: faust.App, assigned: Set[Any]) -> list[str]:

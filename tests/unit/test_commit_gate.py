@@ -16,7 +16,13 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from streams import metrics
-from streams.eos import CommitGate, continue_run, offset_past_counted_twice
+from streams.eos import (
+    CommitGate,
+    continue_run,
+    offset_before_held_back,
+    offset_below,
+    offset_past_counted_twice,
+)
 
 PARTITIONS = [TP("commands", p) for p in range(4)]
 
@@ -193,3 +199,41 @@ def test_a_record_not_acked_still_stops_the_offset_committed() -> None:
 
     assert continue_run(acked, index, 14) == 15
     assert acked == [17] and index == {17}
+
+
+def test_records_held_back_and_acked_by_faust_are_not_committed_until_decided() -> None:
+    tp = PARTITIONS[0]
+    consumer = _faust_consumer(committed=10)
+    consumer._new_offset = partial(Consumer._new_offset, consumer)
+    held_back: set[int] = {10, 11}
+
+    def lowest(partition: Any) -> int | None:
+        return min(held_back) if partition == tp and held_back else None
+
+    new_offset = offset_before_held_back(
+        consumer, offset_past_counted_twice(consumer), lowest
+    )
+
+    def ack(offset: int) -> None:  # as faust's Consumer.ack records it
+        if offset not in consumer._acked_index[tp]:
+            consumer._acked[tp].append(offset)
+            consumer._acked_index[tp].add(offset)
+
+    # take_events acks the held-back records 10 and 11 when the agent returns
+    ack(10)
+    ack(11)
+    assert new_offset(tp) == 10, "nothing past the first record held back"
+
+    # faust seeks back; both are handed over again, decided and acked
+    ack(10)
+    ack(11)
+    held_back.clear()
+    assert new_offset(tp) == 12
+
+
+def test_the_offset_committed_stays_below_a_record_held_back() -> None:
+    assert offset_below(15, None, 10) == 15
+    assert offset_below(15, 12, 10) == 12
+    assert offset_below(12, 12, 10) == 12, "12 itself is the next to read"
+    assert offset_below(15, 12, None) is None, "committed offset unknown: wait"
+    assert offset_below(15, 8, 10) == 15, "held back below the committed offset"
