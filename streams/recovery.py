@@ -41,10 +41,12 @@ logger = logging.getLogger(__name__)
 # TODO(limit): the "position passed the end" check can end a restore while a
 # record the consumer fetched has not reached the changelog reader yet (the
 # worker starved of CPU for longer than two quiet periods); faust then skips it
-# and the table lacks it. LateRecordWatch reports each one; if the counter is
-# ever above 0, make the end check wait until the reader received a record at
-# or past the last data offset before the end.
-QUIET_SECONDS = 0.25
+# and the table lacks it. It was seen under load with 0.25 s quiet periods (a
+# restarted agent then refused every hold as "unknown show"). LateRecordWatch
+# now stops the worker when one arrives, so a supervisor restarts it with a
+# fresh restore; the end check should rather wait until the reader received a
+# record at or past the last data offset before the end.
+QUIET_SECONDS = 1.0
 """How long the changelog reader waits for a record before it checks the end."""
 
 
@@ -78,6 +80,10 @@ def fix_recovery(app: faust.App, quiet_seconds: float = QUIET_SECONDS) -> None:
     queue.get = get_or_time_out
 
 
+class IncompleteRestore(RuntimeError):
+    """A table partition's restore ended before a committed record reached it."""
+
+
 class LateRecordWatch:
     """Reports a committed changelog record that reached faust after its restore.
 
@@ -92,6 +98,7 @@ class LateRecordWatch:
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self.received: dict[Any, int] = {}
+        self.stopping = False
 
     def on_record(self, tp: Any, offset: int) -> None:
         """Note one changelog record handed to faust's restore."""
@@ -105,9 +112,29 @@ class LateRecordWatch:
         if restored_to is not None and previous < offset <= restored_to:
             metrics.LATE_CHANGELOG_RECORDS.inc()
             logger.error(
-                "changelog record received after its restore ended; the table lacks it",
+                "changelog record received after its restore ended; the table "
+                "lacks it: stopping the worker",
                 extra={"topic": tp.topic, "partition": tp.partition, "offset": offset},
             )
+            self._stop_once(tp, offset)
+
+    def _stop_once(self, tp: Any, offset: int) -> None:
+        """Crash the app: a table that lacks a committed entry must not decide.
+
+        The inventory is loaded from that table, so deciding on would forget a
+        decision (a show "unknown", a command decided twice). Like a fenced
+        producer, the worker exits and its supervisor starts a fresh one, whose
+        restore reads the changelog again.
+        """
+        if self.stopping:
+            return
+        self.stopping = True
+        crash = getattr(self.app, "crash", None)
+        if crash is not None:
+            failure = IncompleteRestore(
+                f"{tp.topic}[{tp.partition}] offset {offset} came after its restore"
+            )
+            asyncio.ensure_future(crash(failure))
 
 
 def _read_ends_from_broker(thread: Any) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from streams import metrics
-from streams.recovery import LateRecordWatch
+from streams.recovery import IncompleteRestore, LateRecordWatch
 
 CHANGELOG = "agent-section_entry_to_value-changelog"
 
@@ -60,3 +61,27 @@ def test_a_record_received_again_or_during_the_restore_is_not_reported() -> None
     watch.on_record(TP(CHANGELOG, 5), 7)
 
     assert _late_records() == before
+
+
+def test_a_late_record_stops_the_worker_once() -> None:
+    tp = TP(CHANGELOG, 6)
+    app = _app(tp)
+    crashes: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashes.append(reason)
+
+    app.crash = crash
+    watch = LateRecordWatch(app)
+    watch.on_record(tp, 1)
+    app.tables.recovery.active_offsets[tp] = 9
+    app.tables.actives_ready = True
+
+    async def late_records() -> None:
+        watch.on_record(tp, 5)
+        watch.on_record(tp, 6)
+        await asyncio.sleep(0)
+
+    asyncio.run(late_records())
+
+    assert [type(c) for c in crashes] == [IncompleteRestore]
