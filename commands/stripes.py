@@ -256,7 +256,7 @@ class StripedSection(SectionState):
         return None
 
     def _stripe_rejected(
-        self, command: StripeSection, now_ms: int, detail: str
+        self, command: StripeSection | ReceiveCapacity, now_ms: int, detail: str
     ) -> CommandRejected:
         return CommandRejected(
             command_id=command.command_id,
@@ -286,17 +286,8 @@ class StripedSection(SectionState):
 
     def _receive(self, command: ReceiveCapacity, now_ms: int) -> list[Event]:
         if command.quantity < 0:
-            return [
-                CommandRejected(
-                    command_id=command.command_id,
-                    occurred_at_ms=now_ms,
-                    show_id=self.show_id,
-                    section_id=self.spec.section_id,
-                    command=type(command).__name__,
-                    reason=RejectionReason.INVALID_REQUEST,
-                    detail="a transfer moves zero places or more",
-                )
-            ]
+            detail = "a transfer moves zero places or more"
+            return [self._stripe_rejected(command, now_ms, detail)]
         return [
             CapacityTransferredIn(
                 command_id=command.command_id,
