@@ -48,7 +48,9 @@ from schemas.codec import (
     event_headers,
 )
 from streams import metrics
-from streams.eos import CommitGate
+from streams.continuity import CommittedRecordFinder, Continuity, watch_dropped_records
+from streams.eos import CommitGate, commit_before_revocation
+from streams.fencing import FenceWatch
 from streams.rebalance import watch_rebalances
 from streams.recovery import fix_recovery
 from streams.transactional import send_in_transaction
@@ -59,6 +61,8 @@ T = TypeVar("T")
 ENTRY_SEPARATOR = "\x1f"
 TICK_KEY_PREFIX = "~tick/"
 FOLLOW_UP_KEY_PREFIX = "~follow-up/"
+CURSOR_KEY = "~cursor"
+CURSOR_ENTRY = "next-offset"
 TABLE_NAME = "section_entry_to_value"
 MAX_ITEMS_PER_RECORD = 500
 """Commands or events per record at most: a stripe that refuses thousands of
@@ -79,20 +83,37 @@ def table_key(partition: int, key: str, entry: str) -> bytes:
     return f"{partition}{ENTRY_SEPARATOR}{key}{ENTRY_SEPARATOR}{entry}".encode()
 
 
+def cursor_key(partition: int) -> bytes:
+    """Table key of a partition's cursor: the offset after its last decided record."""
+    return table_key(partition, CURSOR_KEY, CURSOR_ENTRY)
+
+
+def read_table(
+    items: Iterable[tuple[bytes, bytes]],
+) -> tuple[dict[int, PartitionInventory], dict[int, int]]:
+    """Each partition's inventory and cursor from the table's committed entries."""
+    entries: dict[int, dict[str, dict[str, Any]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    cursors: dict[int, int] = {}
+    for raw_key, raw_value in items:
+        partition, key, entry = raw_key.decode().split(ENTRY_SEPARATOR)
+        if key == CURSOR_KEY:
+            cursors[int(partition)] = int(orjson.loads(raw_value))
+            continue
+        entries[int(partition)][key][entry] = orjson.loads(raw_value)
+    inventories = {
+        p: PartitionInventory.restore(found, partition=p)
+        for p, found in entries.items()
+    }
+    return inventories, cursors
+
+
 def inventories_from_table(
     items: Iterable[tuple[bytes, bytes]],
 ) -> dict[int, PartitionInventory]:
     """Rebuild each partition's inventory from the table's committed entries."""
-    entries: dict[int, dict[str, dict[str, Any]]] = defaultdict(
-        lambda: defaultdict(dict)
-    )
-    for raw_key, raw_value in items:
-        partition, key, entry = raw_key.decode().split(ENTRY_SEPARATOR)
-        entries[int(partition)][key][entry] = orjson.loads(raw_value)
-    return {
-        p: PartitionInventory.restore(found, partition=p)
-        for p, found in entries.items()
-    }
+    return read_table(items)[0]
 
 
 def _by_partition(batch: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]]:
@@ -117,13 +138,20 @@ class InventoryWriter:
         self.settings = settings
         self.table = table
         self.router = router or Router.hashed(settings)
-        self.gate = CommitGate(app, self.lowest_held_back)
+        self.fences = FenceWatch(
+            self._generation,
+            lambda exc: self.app.crash(exc),
+            settings.agent_session_timeout_seconds,
+        )
+        self.gate = CommitGate(app, self.lowest_held_back, self.fences.on_fenced)
         self.inventories: dict[int, PartitionInventory] | None = None
         self._assigned_generation: int | None = self._generation()
         self._restored_generation: int | None = None
         self._held_back = 0
         self._held_back_offsets: dict[Any, set[int]] = defaultdict(set)
         self._deliveries: list[Awaitable[Any]] = []
+        self.continuity = Continuity()
+        self.finder = CommittedRecordFinder(settings.kafka_bootstrap)
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
         self.dead_letters_topic = dead_letters_topic(settings)
@@ -153,7 +181,11 @@ class InventoryWriter:
 
     async def _send(self, **record: Any) -> None:
         """Send in the partition's transaction; its delivery is awaited per batch."""
-        self._deliveries.append(await send_in_transaction(self.app, **record))
+        self._deliveries.append(
+            await send_in_transaction(
+                self.app, on_fenced=self.fences.on_fenced, **record
+            )
+        )
 
     def _generation(self) -> int | None:
         """The consumer group generation faust is in (set as each one is assigned)."""
@@ -168,6 +200,37 @@ class InventoryWriter:
         # Faust seeks every assigned partition back to its committed offset when
         # the restore ends, so what was held back before is handed over again.
         self._held_back_offsets.clear()
+        self.continuity.reset()
+
+    def on_records_dropped(self, lowest: dict[int, int]) -> None:
+        """Faust cleared queued records; the next ones must start with these."""
+        changed = self.continuity.dropped(lowest)
+        if changed:
+            metrics.RECORDS_DROPPED_BY_FAUST.inc(len(changed))
+            logger.info(
+                "queued records dropped by faust; expecting them again",
+                extra={"partitions": sorted(changed)},
+            )
+
+    def drop_local_copies(self, partitions: set[int]) -> None:
+        """Forget the local table of partitions whose last decisions may have aborted.
+
+        RocksDB keeps writes of a transaction that aborted; if the partition
+        comes back to this worker, faust restores it from the changelog (which
+        holds only what committed) instead of trusting the local copy.
+        """
+        store: Any = self.table.data
+        for partition in sorted(partitions):
+            db = store._db_for_partition(partition)
+            # TODO(limit): deletes key by key; with millions of entries per
+            # partition, drop the partition's RocksDB files instead.
+            for key in list(db.keys()):
+                db.delete(key)
+        metrics.LOCAL_COPIES_DROPPED.inc(len(partitions))
+        logger.warning(
+            "decisions of revoked partitions may have aborted; local copies dropped",
+            extra={"partitions": sorted(partitions)},
+        )
 
     def on_tables_restored(self) -> None:
         """Faust restored the table partitions of the current assignment.
@@ -210,7 +273,9 @@ class InventoryWriter:
         offsets = self._held_back_offsets.get(tp)
         return min(offsets) if offsets else None
 
-    def _hold_back(self, batch: Sequence[faust.EventT]) -> None:
+    def _hold_back(
+        self, batch: Sequence[faust.EventT], before_restore: bool = True
+    ) -> None:
         """Leave a batch handed over before the restore ended undecided.
 
         The table is still being restored from the changelog (and a partition
@@ -220,7 +285,7 @@ class InventoryWriter:
         the same (``take_events`` acks what it yielded), so their offsets are
         kept here and the commit gate commits none of them until decided.
         """
-        if not self._held_back:
+        if before_restore and not self._held_back:
             logger.info(
                 "records handed over before the tables were restored; left for "
                 "the seek back",
@@ -229,8 +294,9 @@ class InventoryWriter:
         for event in batch:
             message = event.message
             self._held_back_offsets[message.tp].add(message.offset)
-        self._held_back += len(batch)
-        metrics.RECORDS_HELD_BACK.inc(len(batch))
+        if before_restore:
+            self._held_back += len(batch)
+            metrics.RECORDS_HELD_BACK.inc(len(batch))
 
     def _release(self, batch: Sequence[faust.EventT]) -> None:
         """Records decided now are no longer held back."""
@@ -255,13 +321,18 @@ class InventoryWriter:
                     return
                 # Loaded once per assignment: it must hold every committed
                 # decision, or a record handed over again is decided twice.
-                self.inventories = inventories_from_table(self.table.items())
+                self.inventories, cursors = read_table(self.table.items())
+                self.continuity.load(cursors, self.inventories)
             self._deliveries = []
+            held: list[faust.EventT] = []
             for partition, records in _by_partition(batch).items():
+                admitted = await self._admit(partition, records, held)
+                if not admitted:
+                    continue
                 inventory = self.inventories.setdefault(
                     partition, PartitionInventory(partition=partition)
                 )
-                await self._process_partition(inventory, partition, records)
+                await self._process_partition(inventory, partition, admitted)
 
             await self.gate.flush_buffered_sends()
             # A send that failed (a fenced producer after a lost partition) must
@@ -270,8 +341,56 @@ class InventoryWriter:
             await asyncio.gather(*self._deliveries)
             for event in batch:
                 event.ack()
-            self._release(batch)
+            if held:
+                kept = {id(event) for event in held}
+                self._release([event for event in batch if id(event) not in kept])
+            else:
+                self._release(batch)
         metrics.record_batch(batch, started, self.inventories)
+
+    async def _admit(
+        self,
+        partition: int,
+        records: Sequence[faust.EventT],
+        held: list[faust.EventT],
+    ) -> list[faust.EventT]:
+        """The records of a partition to decide now, in order (streams.continuity).
+
+        Records decided before are skipped; records past one that is missing
+        are held back, and the partition is sought back to the missing one.
+        """
+        offsets = [event.message.offset for event in records]
+        now = time.monotonic()
+        admission = self.continuity.admit(partition, offsets, now)
+        if admission.check_from is not None:
+            first = await self.finder.first_committed(
+                self.commands_topic, partition, admission.check_from
+            )
+            if first is None:
+                admission.seek_to = admission.check_from
+            else:
+                self.continuity.checked(partition, first)
+                admission = self.continuity.admit(partition, offsets, now)
+        if admission.seek_to is not None:
+            metrics.CURSOR_SEEKS.inc()
+            logger.warning(
+                "records missing before those handed over; seeking back",
+                extra={
+                    "partition": partition,
+                    "offset": admission.seek_to,
+                    "first_handed_over": admission.hold[0],
+                },
+            )
+            await self.app.consumer.seek(records[0].message.tp, admission.seek_to)
+        if admission.hold:
+            offsets_held = set(admission.hold)
+            kept = [e for e in records if e.message.offset in offsets_held]
+            self._hold_back(kept, before_restore=False)
+            held.extend(kept)
+        if len(admission.decide) == len(records):
+            return list(records)
+        decide = set(admission.decide)
+        return [e for e in records if e.message.offset in decide]
 
     async def _process_partition(
         self,
@@ -290,6 +409,9 @@ class InventoryWriter:
         decided = inventory.decide_all(commands)
         metrics.record_decisions(commands, decided)
         self._persist(inventory, partition)
+        self.table[cursor_key(partition)] = orjson.dumps(
+            self.continuity.next_offset(partition)
+        )
         await self._send_events(decided, partition, inventory)
         await self._send_follow_ups(decided, partition)
         await self._send_to_partitions(inventory.drain_sends(), partition)
@@ -487,7 +609,22 @@ def create_app(settings: Settings, router: Router | None = None) -> faust.App:
     async def on_restored(sender: Any, **kwargs: Any) -> None:
         writer.on_tables_restored()
 
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        writer.finder.close()
+
     fix_recovery(app)
+    new_consumer = app._new_consumer  # type: ignore[attr-defined]
+
+    def consumer_committing_before_revocation() -> Any:
+        consumer = new_consumer()
+        commit_before_revocation(
+            consumer, writer.gate, commands_topic(settings), writer.drop_local_copies
+        )
+        return consumer
+
+    app._new_consumer = consumer_committing_before_revocation  # type: ignore[attr-defined]
+    watch_dropped_records(app, commands_topic(settings), writer.on_records_dropped)
     watch_rebalances(app, commands_topic(settings))
     app.inventory_writer = writer  # type: ignore[attr-defined]
     return app

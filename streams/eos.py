@@ -45,9 +45,13 @@ class CommitGate:
         self,
         app: faust.App,
         lowest_held_back: Callable[[Any], int | None] = lambda tp: None,
+        on_fenced: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.app = app
         self.lowest_held_back = lowest_held_back
+        self.on_fenced = on_fenced
+        self.failed_partitions: set[int] = set()
+        """Partitions whose transaction failed to commit in the last commit."""
         self.lock = asyncio.Lock()
         self._installed = False
 
@@ -108,11 +112,22 @@ class CommitGate:
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, BaseException)]
+        self.failed_partitions = {
+            tp.partition
+            for result, tp_offsets in zip(results, by_transaction.values(), strict=True)
+            if isinstance(result, BaseException)
+            for tp in tp_offsets
+        }
         fenced = [f for f in failures if isinstance(f, ProducerFenced)]
         if fenced:
-            # As faust does: another worker owns the partition now; stop.
+            # Another worker owns the partition now, or the broker aborted the
+            # transaction: faust stops the worker; with a fence watch
+            # (streams.fencing) it stops only if no rebalance follows.
             logger.warning("producer fenced", extra={"error": str(fenced[0])})
-            await self.app.crash(fenced[0])
+            if self.on_fenced is None:
+                await self.app.crash(fenced[0])
+            else:
+                self.on_fenced(fenced[0])
         elif failures:
             raise failures[0]
 
@@ -127,6 +142,10 @@ class CommitGate:
         # faust's Consumer keeps the acked offsets not committed yet per partition.
         acked: Mapping[Any, Any] = getattr(self.app.consumer, "_acked", {})
         for tp, offset in offsets.items():
+            if self.lowest_held_back(tp) is not None:
+                # The commit stops at a record held back on purpose; what is
+                # acked past it is held back too, not decided.
+                continue
             beyond = sorted(o for o in acked.get(tp, ()) if o >= offset)
             if beyond:
                 metrics.ACKS_PAST_OFFSETS.inc(len(beyond))
@@ -249,3 +268,42 @@ async def stop_revoked_producers(app: faust.App, assigned: Set[Any]) -> list[str
     if stale:
         logger.info("revoked transactional producers stopped", extra={"ids": stale})
     return stale
+
+
+def commit_before_revocation(
+    consumer: Any,
+    gate: CommitGate,
+    topic: str,
+    on_uncommitted: Callable[[set[int]], None],
+) -> None:
+    """Commit what was decided before faust gives partitions up in a rebalance.
+
+    Faust forgets a revoked partition's acked offsets and stops its producer
+    with the transaction open: the decisions made since the last commit were
+    aborted, while the worker's local table kept their writes (RocksDB is not
+    transactional). When the partition came back, the agent loaded state the
+    log never had: its cursor past records never decided (they were skipped),
+    holds that never happened. As Kafka Streams does, the agent commits in the
+    revocation; partitions whose commit fails there are reported to
+    ``on_uncommitted``, which drops their local copy.
+    """
+    revoke: Callable[[Any], Awaitable[None]] = consumer.on_partitions_revoked
+
+    async def commit_then_revoke(revoked: Any) -> None:
+        partitions = {tp.partition for tp in revoked if tp.topic == topic}
+        failed = set(partitions)
+        try:
+            gate.failed_partitions = set()
+            # faust commits only partitions still in the consumer's assignment.
+            assigned = {
+                tp.partition for tp in consumer.assignment() if tp.topic == topic
+            }
+            await consumer.force_commit()
+            failed = (partitions - assigned) | (partitions & gate.failed_partitions)
+        except Exception as exc:
+            logger.warning("commit before revocation failed", extra={"error": str(exc)})
+        if failed:
+            on_uncommitted(failed)
+        await revoke(revoked)
+
+    consumer.on_partitions_revoked = commit_then_revoke

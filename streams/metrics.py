@@ -94,6 +94,23 @@ REBALANCES = Counter(
     "Rebalances this worker took part in (its partitions were revoked).",
     registry=REGISTRY,
 )
+RECORDS_DROPPED_BY_FAUST = Counter(
+    "ticketing_agent_queue_drops",
+    "Times faust cleared queued command records of a partition; the agent then "
+    "expects them again (streams/continuity.py).",
+    registry=REGISTRY,
+)
+LOCAL_COPIES_DROPPED = Counter(
+    "ticketing_agent_local_copies_dropped",
+    "Table partitions whose local copy was dropped because their last decisions "
+    "may have aborted when the partition was revoked.",
+    registry=REGISTRY,
+)
+CURSOR_SEEKS = Counter(
+    "ticketing_agent_cursor_seeks",
+    "Seeks back to a command record missing before those handed over.",
+    registry=REGISTRY,
+)
 RECORDS_HELD_BACK = Counter(
     "ticketing_agent_records_held_back",
     "Command records handed over before the worker's tables were restored, left "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 from aiokafka.errors import ProducerFenced
@@ -28,10 +28,13 @@ async def send_in_transaction(
     value: bytes,
     headers: Sequence[tuple[str, bytes]],
     target_partition: int | None = None,
+    on_fenced: Callable[[BaseException], None] | None = None,
 ) -> Awaitable[RecordMetadata]:
     """Send to ``topic`` inside the source partition's transaction.
 
     The record goes to ``target_partition``, by default the source ``partition``.
+    A fenced producer is reported to ``on_fenced`` (``streams.fencing``); without
+    one the app stops.
 
     Faust picks a transaction by the destination partition and only for topics the
     app consumes; events go to a topic the agent does not consume, so the id is
@@ -48,11 +51,12 @@ async def send_in_transaction(
             transactional_id=transactional_id(app, source_topic, partition),
         )
     except ProducerFenced as exc:
-        # The broker aborted this producer's transaction (another worker took
-        # the partition, or the transaction outlived its timeout, e.g. while the
-        # broker was restarting): this producer can send nothing more. Stop the
-        # worker as a fenced commit does (streams.eos), so that its supervisor
-        # starts a fresh one, instead of restarting the actor on a dead producer.
-        logger.warning("producer fenced on send", extra={"error": str(exc)})
-        await app.crash(exc)
+        # Another worker took the partition, or the broker aborted this
+        # producer's transaction: it can send nothing more. The batch stops
+        # here (its records are decided again by the partition's owner); the
+        # fence watch stops the worker if no rebalance explains the fence.
+        if on_fenced is None:
+            await app.crash(exc)
+        else:
+            on_fenced(exc)
         raise

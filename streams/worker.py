@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import fcntl
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,27 +42,24 @@ class AgentWorker(faust.Worker):
 
 
 class FencedProducerSensor(faust.Sensor):
-    """Stops the worker when a send fails because its producer was fenced.
+    """Reports a send that failed because its producer was fenced.
 
     After a broker restart that outlasted the transaction timeout, the broker has
     aborted the open transactions and every later send of those producers fails
     with ``ProducerFenced``. faust then logs each failed changelog write and goes
-    on, serving nothing, for minutes. Crashing the app instead (as a fenced
-    commit does, ``streams.eos``) makes the worker exit, and its supervisor
-    starts a fresh one that resumes from the committed state.
+    on, serving nothing, for minutes. The fence watch (``streams.fencing``) stops
+    the worker unless a rebalance explains the fence, and its supervisor starts
+    a fresh one that resumes from the committed state.
     """
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, on_fenced: Callable[[BaseException], None]) -> None:
         super().__init__()
-        self._app = app
-        self.crashing = False
+        self.on_fenced = on_fenced
 
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
-        """Crash the app once, on the first fenced send."""
-        if isinstance(exc, ProducerFenced) and not self.crashing:
-            self.crashing = True
-            logger.warning("producer fenced; stopping the worker")
-            asyncio.ensure_future(self._app.crash(exc))
+        """Report a fenced send to the watch."""
+        if isinstance(exc, ProducerFenced):
+            self.on_fenced(exc)
 
 
 def claim_data_dir(base: Path) -> tuple[Path, IO[str]]:
@@ -123,7 +120,8 @@ def run(settings: Settings) -> None:
         router.start()
         try:
             app = create_app(own, router)
-            app.sensors.add(FencedProducerSensor(app))
+            writer: Any = app.inventory_writer  # type: ignore[attr-defined]
+            app.sensors.add(FencedProducerSensor(writer.fences.on_fenced))
             AgentWorker(app, own).execute_from_commandline()
         finally:
             router.close()

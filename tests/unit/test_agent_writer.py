@@ -72,8 +72,32 @@ class FakeProducer:
         return done
 
 
+class FakeLog:
+    """The command log as the writer's continuity check reads it."""
+
+    def __init__(self, committed: dict[int, list[int]] | None = None) -> None:
+        self.committed = committed or {}
+        self.asked: list[tuple[int, int]] = []
+
+    async def first_committed(
+        self, topic: str, partition: int, start: int
+    ) -> int | None:
+        self.asked.append((partition, start))
+        return min(
+            (o for o in self.committed.get(partition, []) if o >= start), default=None
+        )
+
+
+class FakeConsumer(SimpleNamespace):
+    sought: list[tuple[Any, int]]
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        self.sought.append((tp, offset))
+
+
 def _writer(
     table: dict[bytes, bytes] | None = None,
+    log: FakeLog | None = None,
 ) -> tuple[InventoryWriter, FakeProducer, dict[bytes, bytes]]:
     settings = Settings.from_env({"TICKETING_TOPIC_PREFIX": "unit"})
     producer = FakeProducer()
@@ -83,14 +107,17 @@ def _writer(
 
     app = SimpleNamespace(
         producer=producer,
-        consumer=SimpleNamespace(
-            force_commit=commit, transactions=SimpleNamespace(commit=commit)
+        consumer=FakeConsumer(
+            force_commit=commit,
+            transactions=SimpleNamespace(commit=commit),
+            sought=[],
         ),
         assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
         conf=SimpleNamespace(id="agent"),
     )
     table = {} if table is None else table
     writer = InventoryWriter(app, settings, table)  # type: ignore[arg-type]
+    writer.finder = log or FakeLog()  # type: ignore[assignment]
     writer.on_tables_restored()
     return writer, producer, table
 
@@ -193,7 +220,8 @@ def _show_and_hold() -> tuple[CreateShow, PlaceHold, int]:
 
 def test_a_record_held_back_keeps_the_commit_below_it_until_decided() -> None:
     show, hold, partition = _show_and_hold()
-    writer, producer, _ = _writer()
+    # Offsets 0-6 are transaction markers and aborted records.
+    writer, producer, _ = _writer(log=FakeLog({partition: [7, 8]}))
     writer.app.consumer_generation_id = 2  # the group rebalanced
     writer.forget_state()
     tp = ("commands", partition)
@@ -234,3 +262,90 @@ def test_a_restore_of_an_earlier_generation_does_not_count() -> None:
 
     assert _decided_ids(producer) == []
     assert writer.lowest_held_back(("commands", partition)) == 0
+
+
+def _show_and_holds(count: int) -> tuple[CreateShow, list[PlaceHold], int]:
+    show, _, partition = _show_and_hold()
+    holds = [
+        PlaceHold(f"h{n}", NOW_MS + n, "show-1", "ga", f"b{n}", quantity=1)
+        for n in range(1, count + 1)
+    ]
+    return show, holds, partition
+
+
+def test_records_faust_drops_from_its_queue_are_sought_back_and_decided() -> None:
+    show, (h1, h2, h3), partition = _show_and_holds(3)
+    writer, producer, _ = _writer(log=FakeLog({partition: [0, 1, 2, 3]}))
+    asyncio.run(writer.process(_batch(partition, 0, show, h1)))
+
+    # faust clears its stream queue (it held h2 at offset 2) when it resumes
+    # flow; its fetch position has moved on, so the next record is h3.
+    writer.on_records_dropped({partition: 2})
+    after = _batch(partition, 3, h3)
+    asyncio.run(writer.process(after))
+
+    assert _decided_ids(producer) == ["create-1", "h1"], "h3 waits for h2"
+    assert writer.app.consumer.sought == [(("commands", partition), 2)]
+    assert writer.lowest_held_back(("commands", partition)) == 3
+    asyncio.run(writer.process(_batch(partition, 2, h2, h3)))
+    assert _decided_ids(producer) == ["create-1", "h1", "h2", "h3"]
+    assert writer.lowest_held_back(("commands", partition)) is None
+
+
+def test_records_whose_decisions_aborted_but_offsets_committed_are_decided() -> None:
+    show, (h1, h2, h3), partition = _show_and_holds(3)
+    previous_owner, _, changelog = _writer(log=FakeLog({partition: [0, 1, 2, 3]}))
+    asyncio.run(previous_owner.process(_batch(partition, 0, show, h1)))
+    # The previous owner's transaction with h2's decision aborted, but the
+    # group's committed offset moved past it: the new owner is handed h3 first.
+    writer, producer, _ = _writer(
+        dict(changelog), log=FakeLog({partition: [0, 1, 2, 3]})
+    )
+    writer.app.consumer_generation_id = 2
+    writer.forget_state()
+    writer.on_tables_restored()
+
+    asyncio.run(writer.process(_batch(partition, 3, h3)))
+    assert _decided_ids(producer) == [], "h2 comes first"
+    assert writer.finder.asked == [(partition, 2)], "checked from the table's cursor"
+    assert writer.app.consumer.sought == [(("commands", partition), 2)]
+    asyncio.run(writer.process(_batch(partition, 1, h1, h2, h3)))
+    assert _decided_ids(producer) == ["h2", "h3"], "h1 is below the cursor"
+
+
+def test_a_gap_of_markers_after_the_cursor_is_no_missing_record() -> None:
+    show, (h1, h2), partition = _show_and_holds(2)
+    previous_owner, _, changelog = _writer(log=FakeLog({partition: [0, 1, 5]}))
+    asyncio.run(previous_owner.process(_batch(partition, 0, show, h1)))
+    writer, producer, _ = _writer(dict(changelog), log=FakeLog({partition: [0, 1, 5]}))
+    writer.app.consumer_generation_id = 2
+    writer.forget_state()
+    writer.on_tables_restored()
+
+    asyncio.run(writer.process(_batch(partition, 5, h2)))
+
+    assert _decided_ids(producer) == ["h2"]
+    assert writer.app.consumer.sought == []
+
+
+def test_a_local_copy_whose_decisions_may_have_aborted_is_dropped() -> None:
+    writer, _, _ = _writer()
+    kept, dropped = {b"a": b"1"}, {b"b": b"2", b"offset": b"9"}
+    dbs = {1: FakeDB(kept), 2: FakeDB(dropped)}
+    writer.table = SimpleNamespace(data=SimpleNamespace(_db_for_partition=dbs.get))
+
+    writer.drop_local_copies({2})
+
+    assert kept == {b"a": b"1"}
+    assert dropped == {}, "entries and the restore offset: restored afresh"
+
+
+class FakeDB:
+    def __init__(self, items: dict[bytes, bytes]) -> None:
+        self.items = items
+
+    def keys(self) -> list[bytes]:
+        return list(self.items)
+
+    def delete(self, key: bytes) -> None:
+        del self.items[key]

@@ -18,6 +18,7 @@ from intervaltree import IntervalTree
 from streams import metrics
 from streams.eos import (
     CommitGate,
+    commit_before_revocation,
     continue_run,
     offset_before_held_back,
     offset_below,
@@ -80,7 +81,9 @@ class FakeConsumer:
         return result
 
 
-def _gate(producer: FakeProducer) -> tuple[CommitGate, FakeConsumer, list[Any]]:
+def _gate(
+    producer: FakeProducer, on_fenced: Any = None
+) -> tuple[CommitGate, FakeConsumer, list[Any]]:
     crashes: list[BaseException] = []
 
     async def crash(exc: BaseException) -> None:
@@ -94,7 +97,7 @@ def _gate(producer: FakeProducer) -> tuple[CommitGate, FakeConsumer, list[Any]]:
         consumer=consumer,
         crash=crash,
     )
-    gate = CommitGate(app)  # type: ignore[arg-type]
+    gate = CommitGate(app, on_fenced=on_fenced)  # type: ignore[arg-type]
     gate.install()
     return gate, consumer, crashes
 
@@ -237,3 +240,62 @@ def test_the_offset_committed_stays_below_a_record_held_back() -> None:
     assert offset_below(12, 12, 10) == 12, "12 itself is the next to read"
     assert offset_below(15, 12, None) is None, "committed offset unknown: wait"
     assert offset_below(15, 8, 10) == 15, "held back below the committed offset"
+
+
+def test_a_fenced_commit_goes_to_the_fence_watch_and_the_others_commit() -> None:
+    producer = FakeProducer(fail={"agent-1-2": ProducerFenced()})
+    fences: list[BaseException] = []
+    _, consumer, crashes = _gate(producer, on_fenced=fences.append)
+
+    asyncio.run(consumer.force_commit())
+
+    assert not crashes, "a rebalance may explain the fence (streams.fencing)"
+    assert len(fences) == 1 and isinstance(fences[0], ProducerFenced)
+    assert len(producer.committed) == 3
+
+
+class RevokingConsumer:
+    """faust's consumer at a revocation: it forgets the acked offsets."""
+
+    def __init__(self, gate: CommitGate, fail: set[int], assigned: set[TP]) -> None:
+        self.gate = gate
+        self.fail = fail
+        self.assigned = assigned
+        self.log: list[str] = []
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    async def force_commit(self) -> bool:
+        self.log.append("commit")
+        self.gate.failed_partitions = set(self.fail)
+        return True
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.log.append("forget acked offsets")
+
+
+def _revoke(fail: set[int], assigned: set[TP]) -> tuple[list[str], list[set[int]]]:
+    gate = CommitGate(SimpleNamespace())  # type: ignore[arg-type]
+    consumer = RevokingConsumer(gate, fail, assigned)
+    uncommitted: list[set[int]] = []
+    commit_before_revocation(consumer, gate, "commands", uncommitted.append)
+    revoked = {TP("commands", 1), TP("commands", 2), TP("changelog", 1)}
+    asyncio.run(consumer.on_partitions_revoked(revoked))
+    return consumer.log, uncommitted
+
+
+def test_decisions_are_committed_before_faust_forgets_revoked_partitions() -> None:
+    log, uncommitted = _revoke(fail=set(), assigned=set(PARTITIONS))
+
+    assert log == ["commit", "forget acked offsets"]
+    assert uncommitted == []
+
+
+def test_partitions_whose_commit_failed_at_revocation_are_reported() -> None:
+    log, uncommitted = _revoke(fail={2, 3}, assigned=set(PARTITIONS))
+    assert uncommitted == [{2}], "only revoked command partitions"
+
+    # faust commits nothing for a partition no longer in the assignment.
+    _, uncommitted = _revoke(fail=set(), assigned={TP("commands", 2)})
+    assert uncommitted == [{1}]
