@@ -24,6 +24,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from string import Template
 
@@ -425,18 +426,9 @@ def _wait_all(s: Settings, nodes: list[Node]) -> dict[str, float]:
     def timeout(node: Node) -> float:
         return services.start_timeout_seconds(s, node.kind) * 2
 
-    results: dict[str, float] = {}
-    errors: list[str] = []
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        futures = {n.name: pool.submit(wait_ready, s, n, timeout(n)) for n in nodes}
-        for name, future in futures.items():
-            try:
-                results[name] = future.result()
-            except ServiceError as exc:
-                errors.append(str(exc))
-    if errors:
-        raise ServiceError("\n\n".join(errors))
-    return results
+    return services.wait_concurrently(
+        {n.name: partial(wait_ready, s, n, timeout(n)) for n in nodes}
+    )
 
 
 # ---------------------------------------------------------------- orchestration

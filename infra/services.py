@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from string import Template
 
@@ -744,20 +745,27 @@ def _preflight(s: Settings, to_start: list[str]) -> tuple[str, str | None]:
     return java, mvn
 
 
-def _wait_all(launches: list[Launch], s: Settings) -> dict[str, float]:
-    """Wait for all launches concurrently; raise one error naming every failure."""
+def wait_concurrently(waits: Mapping[str, Callable[[], float]]) -> dict[str, float]:
+    """Run every named wait at once; their seconds, or one error naming each failure."""
     results: dict[str, float] = {}
     errors: list[str] = []
-    with ThreadPoolExecutor(max_workers=len(launches) or 1) as pool:
-        futures = {lc.service: pool.submit(wait_ready, lc, s) for lc in launches}
-        for service, future in futures.items():
+    with ThreadPoolExecutor(max_workers=len(waits) or 1) as pool:
+        futures = {name: pool.submit(wait) for name, wait in waits.items()}
+        for name, future in futures.items():
             try:
-                results[service] = future.result()
+                results[name] = future.result()
             except ServiceError as exc:
                 errors.append(str(exc))
     if errors:
         raise ServiceError("\n\n".join(errors))
     return results
+
+
+def _wait_all(launches: list[Launch], s: Settings) -> dict[str, float]:
+    """Wait for all launches concurrently; raise one error naming every failure."""
+    return wait_concurrently(
+        {lc.service: partial(wait_ready, lc, s) for lc in launches}
+    )
 
 
 def up(reset: bool = False) -> dict[str, float]:
