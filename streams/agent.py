@@ -212,6 +212,15 @@ class InventoryWriter:
                 extra={"partitions": sorted(changed)},
             )
 
+    def stop_deciding(self) -> None:
+        """A rebalance revokes partitions: decide nothing until the next restore.
+
+        Records handed over meanwhile are held back (faust seeks back to the
+        committed offsets once the next assignment is restored).
+        """
+        self.inventories = None
+        self._restored_generation = None
+
     def drop_local_copies(self, partitions: set[int]) -> None:
         """Forget the local table of partitions whose last decisions may have aborted.
 
@@ -323,13 +332,15 @@ class InventoryWriter:
                 # decision, or a record handed over again is decided twice.
                 self.inventories, cursors = read_table(self.table.items())
                 self.continuity.load(cursors, self.inventories)
+            # A revocation may drop self.inventories while this batch runs.
+            inventories = self.inventories
             self._deliveries = []
             held: list[faust.EventT] = []
             for partition, records in _by_partition(batch).items():
                 admitted = await self._admit(partition, records, held)
                 if not admitted:
                     continue
-                inventory = self.inventories.setdefault(
+                inventory = inventories.setdefault(
                     partition, PartitionInventory(partition=partition)
                 )
                 await self._process_partition(inventory, partition, admitted)
@@ -346,7 +357,7 @@ class InventoryWriter:
                 self._release([event for event in batch if id(event) not in kept])
             else:
                 self._release(batch)
-        metrics.record_batch(batch, started, self.inventories)
+        metrics.record_batch(batch, started, inventories)
 
     async def _admit(
         self,
@@ -362,6 +373,7 @@ class InventoryWriter:
         offsets = [event.message.offset for event in records]
         now = time.monotonic()
         admission = self.continuity.admit(partition, offsets, now)
+        first: int | None = None
         if admission.check_from is not None:
             first = await self.finder.first_committed(
                 self.commands_topic, partition, admission.check_from
@@ -371,6 +383,15 @@ class InventoryWriter:
             else:
                 self.continuity.checked(partition, first)
                 admission = self.continuity.admit(partition, offsets, now)
+        if admission.resumed_at is not None:
+            logger.info(
+                "partition resumes",
+                extra={
+                    "partition": partition,
+                    "offset": admission.resumed_at,
+                    "checked": first,
+                },
+            )
         if admission.seek_to is not None:
             metrics.CURSOR_SEEKS.inc()
             logger.warning(
@@ -619,7 +640,11 @@ def create_app(settings: Settings, router: Router | None = None) -> faust.App:
     def consumer_committing_before_revocation() -> Any:
         consumer = new_consumer()
         commit_before_revocation(
-            consumer, writer.gate, commands_topic(settings), writer.drop_local_copies
+            consumer,
+            writer.gate,
+            commands_topic(settings),
+            writer.drop_local_copies,
+            writer.stop_deciding,
         )
         return consumer
 

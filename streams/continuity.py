@@ -66,6 +66,8 @@ class Admission:
     """Ask the log for the first committed record at or after this offset."""
     seek_to: int | None = None
     """Seek the partition back here: records from it on are missing."""
+    resumed_at: int | None = None
+    """The offset this partition's deciding resumed at in this assignment."""
 
 
 @dataclasses.dataclass
@@ -139,6 +141,7 @@ class Continuity:
                     admission.hold.extend(offsets[position:])
                     return admission
                 cursor.verified = True
+                admission.resumed_at = offset
             if cursor.expect is not None:
                 if offset > cursor.expect:
                     admission.hold.extend(offsets[position:])

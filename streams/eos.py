@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from typing import Any
 
 import faust
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import IllegalOperation, ProducerFenced
 
 from streams import metrics
 
@@ -118,7 +118,11 @@ class CommitGate:
             if isinstance(result, BaseException)
             for tp in tp_offsets
         }
-        fenced = [f for f in failures if isinstance(f, ProducerFenced)]
+        # A producer fenced earlier (its batch failed on a send) is no longer in
+        # a transaction: its commit fails with IllegalOperation, the same fence.
+        fenced = [
+            f for f in failures if isinstance(f, ProducerFenced | IllegalOperation)
+        ]
         if fenced:
             # Another worker owns the partition now, or the broker aborted the
             # transaction: faust stops the worker; with a fence watch
@@ -128,8 +132,9 @@ class CommitGate:
                 await self.app.crash(fenced[0])
             else:
                 self.on_fenced(fenced[0])
-        elif failures:
-            raise failures[0]
+        others = [f for f in failures if f not in fenced]
+        if others:
+            raise others[0]
 
     def report_acks_past_offsets(self, offsets: Mapping[Any, int]) -> None:
         """Report records a commit decides in its transaction but not in its offsets.
@@ -275,6 +280,7 @@ def commit_before_revocation(
     gate: CommitGate,
     topic: str,
     on_uncommitted: Callable[[set[int]], None],
+    stop_deciding: Callable[[], None] = lambda: None,
 ) -> None:
     """Commit what was decided before faust gives partitions up in a rebalance.
 
@@ -286,12 +292,19 @@ def commit_before_revocation(
     holds that never happened. As Kafka Streams does, the agent commits in the
     revocation; partitions whose commit fails there are reported to
     ``on_uncommitted``, which drops their local copy.
+
+    Before that, ``stop_deciding`` makes the agent hold back every record until
+    the next assignment's tables are restored: a batch decided after the
+    revocation commit (faust's stream buffers keep records) was left in an open
+    transaction that blocked the changelog's restore below it, and the restored
+    table lacked decisions that committed later.
     """
     revoke: Callable[[Any], Awaitable[None]] = consumer.on_partitions_revoked
 
     async def commit_then_revoke(revoked: Any) -> None:
         partitions = {tp.partition for tp in revoked if tp.topic == topic}
         failed = set(partitions)
+        stop_deciding()
         try:
             gate.failed_partitions = set()
             # faust commits only partitions still in the consumer's assignment.

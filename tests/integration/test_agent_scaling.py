@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
+
 from commands.inventory import section_key
 from commands.model import (
     CreateShow,
@@ -31,7 +33,8 @@ from commands.model import (
     SectionSpec,
 )
 from infra.settings import Settings
-from infra.topics import partition_for
+from infra.topics import commands_topic, partition_for
+from schemas.codec import decode_commands
 from tests.integration.support import (
     command_producer,
     read_events,
@@ -119,6 +122,40 @@ def _active_partitions(port: int) -> int | None:
     return int(float(found.group(1))) if found else None
 
 
+def _where(settings: Settings, command_ids: set[str]) -> dict[str, tuple[int, int]]:
+    """Partition and offset of each command on the command log (for a failure)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}-where",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    topic = commands_topic(settings)
+    consumer.assign(
+        [TopicPartition(topic, p, 0) for p in range(settings.command_partitions)]
+    )
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        for _ in range(40):
+            messages = consumer.consume(500, 0.5)
+            for message in messages:
+                if message.error():
+                    continue
+                for command in decode_commands(message.value(), message.headers()):
+                    if command.command_id in command_ids:
+                        found[command.command_id] = (
+                            message.partition(),
+                            message.offset(),
+                        )
+            if not messages and len(found) == len(command_ids):
+                break
+    finally:
+        consumer.close()
+    return found
+
+
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,7 +235,10 @@ def test_no_hold_is_lost_or_doubled_when_workers_join_leave_and_die_mid_sale(
     seats = Counter((e.section_id, seat) for e in placed for seat in e.seat_ids)
     undecided = {h.command_id for h in holds} - set(decided)
     assert alive, "no worker stopped except the one killed"
-    assert not undecided, f"holds without a decision: {sorted(undecided)[:10]}"
+    assert not undecided, (
+        f"holds without a decision: {_where(settings, undecided)}; agent logs in "
+        f"{tmp_path}"
+    )
     assert max(decided.values()) == 1, "every command decided exactly once"
     assert max(seats.values()) == 1, "no seat held twice"
     first_asks_refused = Counter(

@@ -349,3 +349,21 @@ class FakeDB:
 
     def delete(self, key: bytes) -> None:
         del self.items[key]
+
+
+def test_nothing_is_decided_from_a_revocation_until_the_next_restore() -> None:
+    show, (h1, h2), partition = _show_and_holds(2)
+    writer, producer, _ = _writer(log=FakeLog({partition: [0, 1, 2]}))
+    asyncio.run(writer.process(_batch(partition, 0, show, h1)))
+
+    writer.stop_deciding()  # faust revokes; its stream still holds h2
+    late = _batch(partition, 2, h2)
+    asyncio.run(writer.process(late))
+    assert _decided_ids(producer) == ["create-1", "h1"]
+    assert writer.lowest_held_back(("commands", partition)) == 2
+
+    writer.app.consumer_generation_id = 2  # the partition is assigned again
+    writer.forget_state()
+    writer.on_tables_restored()
+    asyncio.run(writer.process(_batch(partition, 2, h2)))
+    assert _decided_ids(producer) == ["create-1", "h1", "h2"]

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import IllegalOperation, ProducerFenced
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
@@ -242,15 +242,22 @@ def test_the_offset_committed_stays_below_a_record_held_back() -> None:
     assert offset_below(15, 8, 10) == 15, "held back below the committed offset"
 
 
-def test_a_fenced_commit_goes_to_the_fence_watch_and_the_others_commit() -> None:
-    producer = FakeProducer(fail={"agent-1-2": ProducerFenced()})
+@pytest.mark.parametrize(
+    "failure",
+    [ProducerFenced(), IllegalOperation("Not in the middle of a transaction")],
+    ids=["fenced", "no-transaction-after-a-fence"],
+)
+def test_a_fenced_commit_goes_to_the_fence_watch_and_the_others_commit(
+    failure: Exception,
+) -> None:
+    producer = FakeProducer(fail={"agent-1-2": failure})
     fences: list[BaseException] = []
     _, consumer, crashes = _gate(producer, on_fenced=fences.append)
 
     asyncio.run(consumer.force_commit())
 
     assert not crashes, "a rebalance may explain the fence (streams.fencing)"
-    assert len(fences) == 1 and isinstance(fences[0], ProducerFenced)
+    assert fences == [failure]
     assert len(producer.committed) == 3
 
 
@@ -279,7 +286,13 @@ def _revoke(fail: set[int], assigned: set[TP]) -> tuple[list[str], list[set[int]
     gate = CommitGate(SimpleNamespace())  # type: ignore[arg-type]
     consumer = RevokingConsumer(gate, fail, assigned)
     uncommitted: list[set[int]] = []
-    commit_before_revocation(consumer, gate, "commands", uncommitted.append)
+    commit_before_revocation(
+        consumer,
+        gate,
+        "commands",
+        uncommitted.append,
+        lambda: consumer.log.append("stop deciding"),
+    )
     revoked = {TP("commands", 1), TP("commands", 2), TP("changelog", 1)}
     asyncio.run(consumer.on_partitions_revoked(revoked))
     return consumer.log, uncommitted
@@ -288,7 +301,7 @@ def _revoke(fail: set[int], assigned: set[TP]) -> tuple[list[str], list[set[int]
 def test_decisions_are_committed_before_faust_forgets_revoked_partitions() -> None:
     log, uncommitted = _revoke(fail=set(), assigned=set(PARTITIONS))
 
-    assert log == ["commit", "forget acked offsets"]
+    assert log == ["stop deciding", "commit", "forget acked offsets"]
     assert uncommitted == []
 
 
