@@ -318,14 +318,18 @@ class StripedSection(SectionState):
         return [asked]
 
     def _place_parked(self, now_ms: int) -> list[Event]:
+        # Only the first parked hold is looked at each time: a stripe with
+        # thousands parked checks one per command, not all of them.
         events: list[Event] = []
-        for parked in list(self.parked.values()):
+        while self.parked:
+            parked = next(iter(self.parked.values()))
             if parked.quantity > self.free_count:
                 break
             placed = self.placed_events(
                 parked.hold_id, parked.buyer_id, parked.quantity, now_ms
             )
             for event in placed:
+                # Folding the HoldPlaced takes the hold off the parked ones.
                 self.apply(event)
             events.extend(placed)
         return events
