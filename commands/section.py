@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from commands.model import (
     AddInventory,
+    CapacityRequested,
     ChangeHoldTtl,
     Checkout,
     CheckoutStarted,
@@ -17,6 +18,7 @@ from commands.model import (
     CommandRejected,
     Event,
     HoldExpired,
+    HoldParked,
     HoldPlaced,
     HoldRejected,
     HoldReleased,
@@ -102,7 +104,11 @@ class SectionInventory(StripedSection):
         else:
             decided = self._decide_hold(command, now_ms)
         for event in decided:
-            self.apply(event)
+            # Parking folds its own events as it decides (it asks for what the
+            # parked holds need, this one included); folded twice, a hold would
+            # take two park orders and a round two round numbers.
+            if not isinstance(event, HoldParked | CapacityRequested):
+                self.apply(event)
         if not self.is_known_hold(command.command_id):
             # A refusal leaves no hold behind: remember its id, so a record the
             # consumer hands over again (after a restart or a seek) is not
