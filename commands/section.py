@@ -109,10 +109,12 @@ class SectionInventory(StripedSection):
             # take two park orders and a round two round numbers.
             if not isinstance(event, HoldParked | CapacityRequested):
                 self.apply(event)
-        if not self.is_known_hold(command.command_id):
+        parked = command.command_id in self.parked
+        if not parked and not self.is_known_hold(command.command_id):
             # A refusal leaves no hold behind: remember its id, so a record the
             # consumer hands over again (after a restart or a seek) is not
-            # refused a second time on the log.
+            # refused a second time on the log. (A parked hold is known by its
+            # park entry until it is placed, or refused and remembered then.)
             # TODO(limit): one entry per refused hold, kept for the show's life;
             # at millions of refusals per show, expire them after the longest
             # redelivery window (the commit interval plus a rebalance).

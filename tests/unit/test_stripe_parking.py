@@ -52,6 +52,21 @@ def test_parked_holds_take_one_entry_per_block_when_many_park() -> None:
     assert len(blocks) == 3
     assert sum(len(changes[name]) for name in blocks) == holds
     assert not [name for name in changes if name.startswith("park:")]
+    assert not [name for name in changes if name.startswith("cmd:")]
+
+
+def test_a_parked_hold_delivered_again_decides_nothing_when_restored() -> None:
+    inventory = _dry_stripe()
+    stored: dict[str, object] = {}
+    _persist(stored, inventory)
+    _park(inventory, 2)
+    _persist(stored, inventory)
+
+    restored = PartitionInventory.restore({KEY: stored})
+    again = restored.decide(PlaceHold("h1", 2, SHOW, STRIPE, "b1", quantity=1))
+
+    assert again == []
+    assert list(restored.sections[KEY].parked) == ["h0", "h1"]
 
 
 def test_refusing_parked_holds_deletes_their_blocks_and_keeps_their_ids() -> None:
