@@ -115,11 +115,11 @@ class SectionInventory(StripedSection):
             # consumer hands over again (after a restart or a seek) is not
             # refused a second time on the log. (A parked hold is known by its
             # park entry until it is placed, or refused and remembered then.)
-            # TODO(limit): one entry per refused hold, kept for the show's life;
-            # at millions of refusals per show, expire them after the longest
-            # redelivery window (the commit interval plus a rebalance).
-            self._decided_ids.add(command.command_id)
-            self._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
+            # TODO(limit): every refused hold id is kept for the show's life
+            # (in blocks of entries); at millions of refusals per show, expire
+            # them after the longest redelivery window (the commit interval
+            # plus a rebalance).
+            self.remember_hold_decided(command.command_id)
         placed = self.is_known_hold(command.command_id)
         return events + decided + self._after(command.command_id, now_ms, placed)
 

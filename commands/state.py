@@ -17,7 +17,12 @@ One entry per name, JSON-ready (``drain_changes`` returns ``None`` for none here
                     payment pending: ``[buyer, seats, quantity, deadline_ms, 1]``;
                     sold: ``[buyer, seats, quantity, last_deadline_ms, 2]``;
                     ended unsold: ``0``, or ``1`` once a refund was required
-``cmd:<id>``        ``1``: a decided command other than a hold (redelivery guard)
+``cmd:<id>``        ``1``: a decided command other than a hold (redelivery guard);
+                    older versions wrote one for each hold refused as well
+``decided:<n>``     ids of holds decided without leaving a hold here (refused, or
+                    forwarded to a stripe), ``DECIDED_BLOCK_SIZE`` a block in the
+                    order decided; only the last block grows, so a batch of
+                    thousands of refusals writes a few entries, not one each
 ``stripe``          a stripe's or striped section's transfer state:
                     ``[rounds, open round id, answers awaited, places gained,
                     unasked transfers out, holds parked so far, log time the
@@ -76,6 +81,9 @@ CLOCK_ENTRY = "clock"
 HOLD_ENTRY_PREFIX = "hold:"
 COMMAND_ENTRY_PREFIX = "cmd:"
 STRIPE_ENTRY = "stripe"
+DECIDED_BLOCK_PREFIX = "decided:"
+DECIDED_BLOCK_SIZE = 256
+"""Hold ids per ``decided:<n>`` entry."""
 PARK_ENTRY_PREFIX = "park:"
 """Entry of one parked hold as older versions wrote it; read, then rewritten."""
 PARK_BLOCK_PREFIX = "parks:"
@@ -182,6 +190,9 @@ class SectionState:
     _buyer_places: dict[str, int] = field(default_factory=dict)
     _expiries: list[tuple[int, str]] = field(default_factory=list)
     _decided_ids: set[str] = field(default_factory=set)
+    _decided_blocks: list[list[str]] = field(default_factory=list)
+    """Hold ids decided without a hold, by ``decided:<n>`` entry (also in the
+    ids above); any other decided id has its own ``cmd:<id>`` entry."""
     _dirty: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -269,8 +280,16 @@ class SectionState:
             self._dirty.add(STRIPE_ENTRY)
         elif self._unpark(event.command_id):
             # A parked hold refused after all: remember its id like any refusal.
-            self._decided_ids.add(event.command_id)
-            self._dirty.add(COMMAND_ENTRY_PREFIX + event.command_id)
+            self.remember_hold_decided(event.command_id)
+
+    def remember_hold_decided(self, hold_id: str) -> None:
+        """Keep the id of a hold refused or forwarded: a redelivery decides nothing."""
+        self._decided_ids.add(hold_id)
+        blocks = self._decided_blocks
+        if not blocks or len(blocks[-1]) >= DECIDED_BLOCK_SIZE:
+            blocks.append([])
+        blocks[-1].append(hold_id)
+        self._dirty.add(f"{DECIDED_BLOCK_PREFIX}{len(blocks) - 1}")
 
     def _park(self, parked: ParkedHold) -> None:
         """Keep a hold waiting, in its block of parked holds."""
@@ -421,11 +440,14 @@ class SectionState:
     def entries(self) -> dict[str, EntryValue]:
         """Every entry of the section, as ``restore`` takes them back."""
         holds = [*self.holds, *self.sold_holds, *self.ended_holds]
+        in_blocks = {hold_id for block in self._decided_blocks for hold_id in block}
+        commands = self._decided_ids - in_blocks
         names = [
             META_ENTRY,
             CLOCK_ENTRY,
             *(HOLD_ENTRY_PREFIX + hold_id for hold_id in holds),
-            *(COMMAND_ENTRY_PREFIX + command_id for command_id in self._decided_ids),
+            *(COMMAND_ENTRY_PREFIX + command_id for command_id in commands),
+            *(f"{DECIDED_BLOCK_PREFIX}{n}" for n in range(len(self._decided_blocks))),
             *(f"{PARK_BLOCK_PREFIX}{block}" for block in self._park_blocks),
         ]
         if self.stripe != StripeState():
@@ -445,6 +467,10 @@ class SectionState:
             return self.clock_ms
         if name.startswith(COMMAND_ENTRY_PREFIX):
             return 1
+        if name.startswith(DECIDED_BLOCK_PREFIX):
+            return list(
+                self._decided_blocks[int(name.removeprefix(DECIDED_BLOCK_PREFIX))]
+            )
         if name == STRIPE_ENTRY:
             return self.stripe.entry()
         if name.startswith(PARK_BLOCK_PREFIX):
@@ -490,10 +516,14 @@ class SectionState:
             section.stripe = StripeState(*entries[STRIPE_ENTRY])
         parked: list[ParkedHold] = []
         older_park_entries: set[str] = set()
+        decided_blocks: dict[int, list[str]] = {}
         for name, value in sorted(entries.items()):
             if value is None:
                 continue
-            if name.startswith(PARK_BLOCK_PREFIX):
+            if name.startswith(DECIDED_BLOCK_PREFIX):
+                decided_blocks[int(name.removeprefix(DECIDED_BLOCK_PREFIX))] = value
+                section._decided_ids.update(value)
+            elif name.startswith(PARK_BLOCK_PREFIX):
                 parked.extend(ParkedHold(*member) for member in value)
             elif name.startswith(PARK_ENTRY_PREFIX):
                 order, buyer_id, quantity = value
@@ -504,6 +534,9 @@ class SectionState:
                 section._decided_ids.add(name.removeprefix(COMMAND_ENTRY_PREFIX))
             elif name.startswith(HOLD_ENTRY_PREFIX):
                 section._restore_hold(name.removeprefix(HOLD_ENTRY_PREFIX), value)
+        section._decided_blocks = [
+            list(decided_blocks.get(n, ())) for n in range(len(decided_blocks))
+        ]
         section._dirty.clear()
         for hold in sorted(parked, key=lambda p: p.order):
             section._park(hold)

@@ -11,7 +11,7 @@ from commands.model import (
     SectionKind,
     SectionSpec,
 )
-from commands.state import PARK_BLOCK_PREFIX, PARK_BLOCK_SIZE
+from commands.state import DECIDED_BLOCK_SIZE, PARK_BLOCK_PREFIX, PARK_BLOCK_SIZE
 from commands.stripes import stripe_id
 
 SHOW = "s1"
@@ -87,7 +87,12 @@ def test_refusing_parked_holds_deletes_their_blocks_and_keeps_their_ids() -> Non
     refused = [e for e in events if isinstance(e, HoldRejected)]
     assert len(refused) == PARK_BLOCK_SIZE + 1
     assert not [name for name in stored if name.startswith(PARK_BLOCK_PREFIX)]
-    assert f"cmd:h{PARK_BLOCK_SIZE}" in stored
+    assert sorted(name for name in stored if name.startswith("cmd:")) == [
+        "cmd:c",
+        "cmd:in:r",
+    ]
+    assert stored["decided:0"] == [f"h{n}" for n in range(DECIDED_BLOCK_SIZE)]
+    assert stored["decided:1"] == [f"h{DECIDED_BLOCK_SIZE}"]
     assert again == []
 
 
