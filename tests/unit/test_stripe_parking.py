@@ -5,6 +5,7 @@ from __future__ import annotations
 from commands.inventory import PartitionInventory, section_key
 from commands.model import (
     CreateShow,
+    HandOffSection,
     HoldRejected,
     PlaceHold,
     ReceiveCapacity,
@@ -134,3 +135,20 @@ def test_holds_parked_in_the_older_form_are_rewritten_in_blocks_when_restored() 
         [1, "h1", "b1", 1],
         [2, "h2", "b2", 1],
     ]
+
+
+def test_older_park_entries_are_deleted_when_handed_off_before_rewritten() -> None:
+    inventory = _dry_stripe()
+    stored: dict[str, object] = {}
+    _persist(stored, inventory)
+    _park(inventory, 1)
+    _persist(stored, inventory)
+    stored.pop(f"{PARK_BLOCK_PREFIX}0")
+    stored["park:h0"] = [0, "b0", 1]
+    restored = PartitionInventory.restore({KEY: stored}, partition=0)
+
+    restored.decide(HandOffSection("mv", 2, SHOW, STRIPE, 1))
+    changes = restored.drain_changes()[KEY]
+
+    assert changes["park:h0"] is None
+    assert changes[f"{PARK_BLOCK_PREFIX}0"] is None
