@@ -11,6 +11,12 @@ is paid (``RecordPaymentResult``), and the event log, read back independently
 (``projections.ledger``), must show exactly ``places`` sold, nothing oversold,
 and every capacity transfer out and in exactly once.
 
+Before either mode is timed, every worker must be in the agents' consumer
+group, the group stable, and a small warm-up sale (``--places / 100`` places,
+``--buyers / 100`` holds, striped) decided on every partition: a worker that
+joins late moves partitions, and a mode timed across that rebalance measured
+the rebalance (one run took 10 s of its 16 s in it).
+
 Usage: ``python -m bench.stripes [--places N] [--buyers N] [--stripes K]
 [--workers W] [--out FILE]``. Needs the running Kafka; the figures depend on
 the machine and its load (say which next to any figure).
@@ -31,7 +37,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from commands.inventory import section_key
 from commands.model import (
@@ -247,6 +254,7 @@ def run_mode(
         "transfers": len(ledger.transfers_out),
         "places_transferred": sum(ledger.transfers_out.values()),
         "transfers_each_once": ledger.transfers_balanced(),
+        "events_on_log": ledger.events,
         "produce_seconds": round(produced - started, 3),
         "wall_seconds": round(decided - started, 3),
         "holds_per_second": round(verdicts / (decided - started), 1),
@@ -255,6 +263,26 @@ def run_mode(
 
 def _start_agents(settings: Settings, workers: int, logs: Path) -> list[Any]:
     return [start_agent(settings, logs / f"agent-{n}.log") for n in range(workers)]
+
+
+def _wait_for_group(settings: Settings, workers: int, timeout: float = 120) -> None:
+    """Until the agents' group is stable with every worker in it."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    group_id = settings.agent_id
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            group = admin.describe_consumer_groups([group_id])[group_id].result()
+        except KafkaException:
+            group = None
+        if (
+            group is not None
+            and group.state == ConsumerGroupState.STABLE
+            and len(group.members) == workers
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the group {group_id} has not got {workers} stable members")
 
 
 def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
@@ -294,7 +322,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ensure_topics(settings)
     logs = Path(tempfile.mkdtemp(prefix="bench-stripes-logs-"))
     agents = _start_agents(settings, args.workers, logs)
+    load_at_start = list(os.getloadavg())
     try:
+        _wait_for_group(settings, args.workers)
+        warm_up = run_mode(
+            settings,
+            f"warm-{run}",
+            max(1, args.places // 100),
+            max(1, args.buyers // 100),
+            args.stripes,
+            args.batch,
+        )
         modes = [
             run_mode(settings, f"one-{run}", args.places, args.buyers, 1, args.batch),
             run_mode(
@@ -317,7 +355,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "command_partitions": args.stripes,
         "agent_workers": args.workers,
         "cpus": os.cpu_count(),
+        "load_average_at_start": load_at_start,
         "load_average_at_end": list(os.getloadavg()),
+        "warm_up_verdicts": warm_up["verdicts"],
         "modes": modes,
         "speed_up": round(
             modes[1]["holds_per_second"] / max(modes[0]["holds_per_second"], 1e-9), 2

@@ -163,7 +163,8 @@ class PartitionInventory:
 
         event, adopt = hand_off(command, section, self.partition)
         del self.sections[key]
-        self._removed[key] = set(section.entries())
+        # Names not stored yet (an older park entry due to be rewritten) go too.
+        self._removed[key] = set(section.entries()) | section._dirty
         self.moved[key] = MovedSection(command.to_partition, event.epoch)
         self._moved_dirty.add(key)
         self._sends.append((command.to_partition, adopt))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from commands.model import (
     AddInventory,
+    CapacityRequested,
     ChangeHoldTtl,
     Checkout,
     CheckoutStarted,
@@ -17,6 +18,7 @@ from commands.model import (
     CommandRejected,
     Event,
     HoldExpired,
+    HoldParked,
     HoldPlaced,
     HoldRejected,
     HoldReleased,
@@ -102,16 +104,22 @@ class SectionInventory(StripedSection):
         else:
             decided = self._decide_hold(command, now_ms)
         for event in decided:
-            self.apply(event)
-        if not self.is_known_hold(command.command_id):
+            # Parking folds its own events as it decides (it asks for what the
+            # parked holds need, this one included); folded twice, a hold would
+            # take two park orders and a round two round numbers.
+            if not isinstance(event, HoldParked | CapacityRequested):
+                self.apply(event)
+        parked = command.command_id in self.parked
+        if not parked and not self.is_known_hold(command.command_id):
             # A refusal leaves no hold behind: remember its id, so a record the
             # consumer hands over again (after a restart or a seek) is not
-            # refused a second time on the log.
-            # TODO(limit): one entry per refused hold, kept for the show's life;
-            # at millions of refusals per show, expire them after the longest
-            # redelivery window (the commit interval plus a rebalance).
-            self._decided_ids.add(command.command_id)
-            self._dirty.add(COMMAND_ENTRY_PREFIX + command.command_id)
+            # refused a second time on the log. (A parked hold is known by its
+            # park entry until it is placed, or refused and remembered then.)
+            # TODO(limit): every refused hold id is kept for the show's life
+            # (in blocks of entries); at millions of refusals per show, expire
+            # them after the longest redelivery window (the commit interval
+            # plus a rebalance).
+            self.remember_hold_decided(command.command_id)
         placed = self.is_known_hold(command.command_id)
         return events + decided + self._after(command.command_id, now_ms, placed)
 

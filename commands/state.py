@@ -17,12 +17,24 @@ One entry per name, JSON-ready (``drain_changes`` returns ``None`` for none here
                     payment pending: ``[buyer, seats, quantity, deadline_ms, 1]``;
                     sold: ``[buyer, seats, quantity, last_deadline_ms, 2]``;
                     ended unsold: ``0``, or ``1`` once a refund was required
-``cmd:<id>``        ``1``: a decided command other than a hold (redelivery guard)
+``cmd:<id>``        ``1``: a decided command other than a hold (redelivery guard);
+                    older versions wrote one for each hold refused as well
+``decided:<n>``     ids of holds decided without leaving a hold here (refused, or
+                    forwarded to a stripe), ``DECIDED_BLOCK_SIZE`` a block in the
+                    order decided; only the last block grows, so a batch of
+                    thousands of refusals writes a few entries, not one each
 ``stripe``          a stripe's or striped section's transfer state:
                     ``[rounds, open round id, answers awaited, places gained,
                     unasked transfers out, holds parked so far, log time the
                     last round closed]``
-``park:<id>``       a hold waiting for capacity: ``[order, buyer, quantity]``
+``parks:<n>``       holds waiting for capacity, ``PARK_BLOCK_SIZE`` park orders a
+                    block (orders ``n * size`` up to the next block): a list of
+                    ``[order, hold id, buyer, quantity]`` (the block's holds still
+                    parked); one entry for many holds, so a stripe that parks and
+                    then refuses thousands of holds writes a few entries, not one
+                    or two per hold
+``park:<id>``       (read only) an older form of one parked hold:
+                    ``[order, buyer, quantity]``; rewritten as ``parks:<n>``
 ==================  ==============================================================
 """
 
@@ -69,7 +81,14 @@ CLOCK_ENTRY = "clock"
 HOLD_ENTRY_PREFIX = "hold:"
 COMMAND_ENTRY_PREFIX = "cmd:"
 STRIPE_ENTRY = "stripe"
+DECIDED_BLOCK_PREFIX = "decided:"
+DECIDED_BLOCK_SIZE = 256
+"""Hold ids per ``decided:<n>`` entry."""
 PARK_ENTRY_PREFIX = "park:"
+"""Entry of one parked hold as older versions wrote it; read, then rewritten."""
+PARK_BLOCK_PREFIX = "parks:"
+PARK_BLOCK_SIZE = 256
+"""Parked holds per ``parks:<n>`` entry, by the order they parked in."""
 CLOSED_HOLD = 0
 """Entry value of a hold that ended unsold: its id stays known, its places free."""
 REFUNDED_HOLD = 1
@@ -159,6 +178,9 @@ class SectionState:
     """A stripe asks its siblings for places when its free places fall below."""
     stripe: StripeState = field(default_factory=StripeState)
     parked: dict[str, ParkedHold] = field(default_factory=dict)
+    """Holds waiting for capacity, in the order they parked."""
+    _park_blocks: dict[int, dict[str, ParkedHold]] = field(default_factory=dict)
+    """The parked holds again, by ``parks:<n>`` entry."""
     sold_holds: dict[str, OpenHold] = field(default_factory=dict)
     ended_holds: dict[str, int] = field(default_factory=dict)
     _all_seats: set[str] = field(default_factory=set)
@@ -168,6 +190,9 @@ class SectionState:
     _buyer_places: dict[str, int] = field(default_factory=dict)
     _expiries: list[tuple[int, str]] = field(default_factory=list)
     _decided_ids: set[str] = field(default_factory=set)
+    _decided_blocks: list[list[str]] = field(default_factory=list)
+    """Hold ids decided without a hold, by ``decided:<n>`` entry (also in the
+    ids above); any other decided id has its own ``cmd:<id>`` entry."""
     _dirty: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -243,20 +268,48 @@ class SectionState:
     def _apply_parking(self, event: HoldParked | HoldRejected) -> None:
         if isinstance(event, HoldParked):
             stripe = self.stripe
-            self.parked[event.command_id] = ParkedHold(
-                stripe.parked_total, event.command_id, event.buyer_id, event.quantity
-            )
-            stripe.parked_total += 1
-            self._dirty.update((STRIPE_ENTRY, PARK_ENTRY_PREFIX + event.command_id))
-        elif self.parked.pop(event.command_id, None) is not None:
-            # A parked hold refused after all: remember its id like any refusal.
-            self._decided_ids.add(event.command_id)
-            self._dirty.update(
-                (
-                    PARK_ENTRY_PREFIX + event.command_id,
-                    COMMAND_ENTRY_PREFIX + event.command_id,
+            self._park(
+                ParkedHold(
+                    stripe.parked_total,
+                    event.command_id,
+                    event.buyer_id,
+                    event.quantity,
                 )
             )
+            stripe.parked_total += 1
+            self._dirty.add(STRIPE_ENTRY)
+        elif self._unpark(event.command_id):
+            # A parked hold refused after all: remember its id like any refusal.
+            self.remember_hold_decided(event.command_id)
+
+    def remember_hold_decided(self, hold_id: str) -> None:
+        """Keep the id of a hold refused or forwarded: a redelivery decides nothing."""
+        self._decided_ids.add(hold_id)
+        blocks = self._decided_blocks
+        if not blocks or len(blocks[-1]) >= DECIDED_BLOCK_SIZE:
+            blocks.append([])
+        blocks[-1].append(hold_id)
+        self._dirty.add(f"{DECIDED_BLOCK_PREFIX}{len(blocks) - 1}")
+
+    def _park(self, parked: ParkedHold) -> None:
+        """Keep a hold waiting, in its block of parked holds."""
+        block = parked.order // PARK_BLOCK_SIZE
+        self.parked[parked.hold_id] = parked
+        self._park_blocks.setdefault(block, {})[parked.hold_id] = parked
+        self._dirty.add(f"{PARK_BLOCK_PREFIX}{block}")
+
+    def _unpark(self, hold_id: str) -> bool:
+        """Take a hold off the parked ones; whether it was parked."""
+        parked = self.parked.pop(hold_id, None)
+        if parked is None:
+            return False
+        block = parked.order // PARK_BLOCK_SIZE
+        members = self._park_blocks[block]
+        del members[hold_id]
+        if not members:
+            del self._park_blocks[block]
+        self._dirty.add(f"{PARK_BLOCK_PREFIX}{block}")
+        return True
 
     def _apply_transfer(
         self,
@@ -303,8 +356,7 @@ class SectionState:
         self._dirty.add(META_ENTRY)
 
     def _add_hold(self, hold: OpenHold) -> None:
-        if self.parked.pop(hold.hold_id, None) is not None:
-            self._dirty.add(PARK_ENTRY_PREFIX + hold.hold_id)
+        self._unpark(hold.hold_id)
         # TODO(limit): ids of every hold are kept for the life of the section so a
         # redelivery never places twice and a late payment is refunded, not sold;
         # past ~1M holds per section (~100 MB), bound them by the command topic's
@@ -388,12 +440,15 @@ class SectionState:
     def entries(self) -> dict[str, EntryValue]:
         """Every entry of the section, as ``restore`` takes them back."""
         holds = [*self.holds, *self.sold_holds, *self.ended_holds]
+        in_blocks = {hold_id for block in self._decided_blocks for hold_id in block}
+        commands = self._decided_ids - in_blocks
         names = [
             META_ENTRY,
             CLOCK_ENTRY,
             *(HOLD_ENTRY_PREFIX + hold_id for hold_id in holds),
-            *(COMMAND_ENTRY_PREFIX + command_id for command_id in self._decided_ids),
-            *(PARK_ENTRY_PREFIX + hold_id for hold_id in self.parked),
+            *(COMMAND_ENTRY_PREFIX + command_id for command_id in commands),
+            *(f"{DECIDED_BLOCK_PREFIX}{n}" for n in range(len(self._decided_blocks))),
+            *(f"{PARK_BLOCK_PREFIX}{block}" for block in self._park_blocks),
         ]
         if self.stripe != StripeState():
             names.append(STRIPE_ENTRY)
@@ -412,13 +467,21 @@ class SectionState:
             return self.clock_ms
         if name.startswith(COMMAND_ENTRY_PREFIX):
             return 1
+        if name.startswith(DECIDED_BLOCK_PREFIX):
+            return list(
+                self._decided_blocks[int(name.removeprefix(DECIDED_BLOCK_PREFIX))]
+            )
         if name == STRIPE_ENTRY:
             return self.stripe.entry()
-        if name.startswith(PARK_ENTRY_PREFIX):
-            parked = self.parked.get(name.removeprefix(PARK_ENTRY_PREFIX))
-            if parked is None:
+        if name.startswith(PARK_BLOCK_PREFIX):
+            members = self._park_blocks.get(int(name.removeprefix(PARK_BLOCK_PREFIX)))
+            if not members:
                 return None
-            return [parked.order, parked.buyer_id, parked.quantity]
+            return [
+                [p.order, p.hold_id, p.buyer_id, p.quantity] for p in members.values()
+            ]
+        if name.startswith(PARK_ENTRY_PREFIX):
+            return None  # an older form, rewritten in blocks once restored
         hold_id = name.removeprefix(HOLD_ENTRY_PREFIX)
         hold = self.holds.get(hold_id) or self.sold_holds.get(hold_id)
         if hold is None:
@@ -451,19 +514,40 @@ class SectionState:
         )
         if STRIPE_ENTRY in entries:
             section.stripe = StripeState(*entries[STRIPE_ENTRY])
+        parked: list[ParkedHold] = []
+        older_park_entries: set[str] = set()
+        decided_blocks: dict[int, list[str]] = {}
         for name, value in sorted(entries.items()):
             if value is None:
                 continue
-            if name.startswith(PARK_ENTRY_PREFIX):
+            if name.startswith(DECIDED_BLOCK_PREFIX):
+                decided_blocks[int(name.removeprefix(DECIDED_BLOCK_PREFIX))] = value
+                section._decided_ids.update(value)
+            elif name.startswith(PARK_BLOCK_PREFIX):
+                parked.extend(ParkedHold(*member) for member in value)
+            elif name.startswith(PARK_ENTRY_PREFIX):
                 order, buyer_id, quantity = value
                 hold_id = name.removeprefix(PARK_ENTRY_PREFIX)
-                section.parked[hold_id] = ParkedHold(order, hold_id, buyer_id, quantity)
+                parked.append(ParkedHold(order, hold_id, buyer_id, quantity))
+                older_park_entries.add(name)
             elif name.startswith(COMMAND_ENTRY_PREFIX):
                 section._decided_ids.add(name.removeprefix(COMMAND_ENTRY_PREFIX))
             elif name.startswith(HOLD_ENTRY_PREFIX):
                 section._restore_hold(name.removeprefix(HOLD_ENTRY_PREFIX), value)
-        section.parked = dict(sorted(section.parked.items(), key=lambda p: p[1].order))
+        section._decided_blocks = [
+            list(decided_blocks.get(n, ())) for n in range(len(decided_blocks))
+        ]
         section._dirty.clear()
+        for hold in sorted(parked, key=lambda p: p.order):
+            section._park(hold)
+        # Holds parked in the older form are written again in blocks, and their
+        # entries deleted, with the section's next changes.
+        section._dirty.intersection_update(
+            f"{PARK_BLOCK_PREFIX}{p.order // PARK_BLOCK_SIZE}"
+            for p in parked
+            if PARK_ENTRY_PREFIX + p.hold_id in older_park_entries
+        )
+        section._dirty.update(older_park_entries)
         return section
 
     def _restore_hold(self, hold_id: str, value: EntryValue) -> None:

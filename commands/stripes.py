@@ -182,7 +182,16 @@ class StripedSection(SectionState):
         ]
 
     def park(self, command: PlaceHold, now_ms: int) -> list[Event]:
-        """A stripe short of places parks the hold; it asks unless a round is open."""
+        """A stripe short of places parks the hold; it asks unless a round is open.
+
+        Parking folds its own events (the round it opens asks for this hold too).
+        """
+        # TODO(limit): every hold a stripe cannot place while its round is open
+        # is parked, then refused if the round brings nothing: one event more per
+        # refused hold (bench.stripes: 200,000 events against one stripe's
+        # 110,000). It matters when stripes must beat one stripe on two cores;
+        # a stripe that knew its section's capacity could refuse at once the
+        # holds beyond what its siblings could still hold.
         parked = HoldParked(
             command_id=command.command_id,
             occurred_at_ms=now_ms,
@@ -318,14 +327,18 @@ class StripedSection(SectionState):
         return [asked]
 
     def _place_parked(self, now_ms: int) -> list[Event]:
+        # Only the first parked hold is looked at each time: a stripe with
+        # thousands parked checks one per command, not all of them.
         events: list[Event] = []
-        for parked in list(self.parked.values()):
+        while self.parked:
+            parked = next(iter(self.parked.values()))
             if parked.quantity > self.free_count:
                 break
             placed = self.placed_events(
                 parked.hold_id, parked.buyer_id, parked.quantity, now_ms
             )
             for event in placed:
+                # Folding the HoldPlaced takes the hold off the parked ones.
                 self.apply(event)
             events.extend(placed)
         return events

@@ -9,6 +9,7 @@ so a scrape never walks the tables while the agent changes them.
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -173,11 +174,16 @@ def record_decisions(commands: Sequence[Command], events: Iterable[Event]) -> No
     by_command: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         by_command[event.command_id].append(event)
+    # Counted per label pair, then added once each: a batch of thousands of
+    # holds looks its few label pairs up a few times, not once per command.
+    counts: Tally[tuple[str, str]] = Tally()
     for command in commands:
         outcome = _outcome(by_command.get(command.command_id, ()))
-        COMMANDS.labels(type(command).__name__, outcome).inc()
+        counts[type(command).__name__, outcome] += 1
+    for (command_type, outcome), count in counts.items():
+        COMMANDS.labels(command_type, outcome).inc(count)
         if outcome in GUARD_REASONS:
-            OVERSELL_GUARD.labels(outcome).inc()
+            OVERSELL_GUARD.labels(outcome).inc(count)
 
 
 def record_batch(

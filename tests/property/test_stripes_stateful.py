@@ -49,6 +49,7 @@ from commands.model import (
     StripeSection,
 )
 from commands.policy import follow_ups
+from commands.state import StripeState
 from commands.stripes import DRY_RETRY_MS, stripe_id, stripe_shares
 
 SHOW = "show-s"
@@ -247,6 +248,18 @@ class StripeNetwork(RuleBasedStateMachine):
         for section in self._sections():
             assert section.free_count >= 0
             assert section.held_count + section.sold_count <= section.capacity
+
+    @invariant()
+    def persisted_entries_are_the_sections_entries(self) -> None:
+        # What a writer stored, change by change, is what it would store afresh:
+        # blocks of parked and refused holds are kept up to date entry by entry.
+        for writer in self.writers.values():
+            for key, section in writer.inventory.sections.items():
+                stored = dict(writer.entries.get(key, {}))
+                # A stripe state never changed is left out of entries().
+                if stored.get("stripe") == StripeState().entry():
+                    del stored["stripe"]
+                assert stored == section.entries()
 
     @invariant()
     def capacity_is_conserved(self) -> None:
