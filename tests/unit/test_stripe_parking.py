@@ -152,3 +152,20 @@ def test_older_park_entries_are_deleted_when_handed_off_before_rewritten() -> No
 
     assert changes["park:h0"] is None
     assert changes[f"{PARK_BLOCK_PREFIX}0"] is None
+
+
+def test_parking_is_stored_but_only_the_outcome_reaches_the_event_log() -> None:
+    inventory = _dry_stripe()
+
+    first = inventory.decide(PlaceHold("h0", 1, SHOW, STRIPE, "b0", quantity=1))
+    second = inventory.decide(PlaceHold("h1", 1, SHOW, STRIPE, "b1", quantity=1))
+
+    assert [type(e).__name__ for e in first] == ["CapacityRequested"]
+    assert second == [], "parked while the round is open: nothing to log yet"
+    assert set(inventory.sections[KEY].parked) == {"h0", "h1"}
+    answer = ReceiveCapacity(
+        "in:r", 2, SHOW, STRIPE, stripe_id("floor", 1), 0, "r", f"{SHOW}/{STRIPE}#0"
+    )
+    outcome = inventory.decide(answer)
+    refused = [e.command_id for e in outcome if isinstance(e, HoldRejected)]
+    assert refused == ["h0", "h1"]
