@@ -143,7 +143,9 @@ class InventoryWriter:
             lambda exc: self.app.crash(exc),
             settings.agent_session_timeout_seconds,
         )
-        self.gate = CommitGate(app, self.lowest_held_back, self.fences.on_fenced)
+        self.gate = CommitGate(
+            app, self.lowest_held_back, self.fences.on_fenced, self.decided_up_to
+        )
         self.inventories: dict[int, PartitionInventory] | None = None
         self._assigned_generation: int | None = self._generation()
         self._restored_generation: int | None = None
@@ -281,6 +283,13 @@ class InventoryWriter:
         # seek that partition back to the lowest held-back offset.
         offsets = self._held_back_offsets.get(tp)
         return min(offsets) if offsets else None
+
+    def decided_up_to(self, tp: Any) -> int | None:
+        """The offset after the last command record decided in ``tp``, once the
+        partition's position is verified in this assignment (else None)."""
+        if self.inventories is None or tp.topic != self.commands_topic:
+            return None
+        return self.continuity.verified_next_offset(tp.partition)
 
     def _hold_back(
         self, batch: Sequence[faust.EventT], before_restore: bool = True

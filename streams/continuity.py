@@ -123,6 +123,14 @@ class Continuity:
         """The offset after the last record decided in ``partition``, if known."""
         return self._cursor(partition).next_offset
 
+    def verified_next_offset(self, partition: int) -> int | None:
+        """The offset after the last record decided, if the partition's position
+        was verified in this assignment: everything below it was decided."""
+        cursor = self.cursors.get(partition)
+        if cursor is None or not cursor.verified:
+            return None
+        return cursor.next_offset
+
     def admit(self, partition: int, offsets: Sequence[int], now: float) -> Admission:
         """Sort a partition's records (in log order) into decide, skip and hold.
 

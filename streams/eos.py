@@ -46,9 +46,11 @@ class CommitGate:
         app: faust.App,
         lowest_held_back: Callable[[Any], int | None] = lambda tp: None,
         on_fenced: Callable[[BaseException], None] | None = None,
+        decided_up_to: Callable[[Any], int | None] = lambda tp: None,
     ) -> None:
         self.app = app
         self.lowest_held_back = lowest_held_back
+        self.decided_up_to = decided_up_to
         self.on_fenced = on_fenced
         self.failed_partitions: set[int] = set()
         """Partitions whose transaction failed to commit in the last commit."""
@@ -84,8 +86,12 @@ class CommitGate:
         consumer.force_commit = gated_force_commit
         consumer.transactions.commit = concurrent_commit
         if hasattr(consumer, "_new_offset"):
-            consumer._new_offset = offset_before_held_back(
-                consumer, offset_past_counted_twice(consumer), self.lowest_held_back
+            consumer._new_offset = offset_from_cursor(
+                consumer,
+                self.decided_up_to,
+                offset_before_held_back(
+                    consumer, offset_past_counted_twice(consumer), self.lowest_held_back
+                ),
             )
         self._installed = True
         logger.info("exactly-once commit gate installed")
@@ -211,6 +217,41 @@ async def flush_producer_buffer(
     mark = _FlushMark()
     pending.put_nowait(mark)
     await asyncio.wait_for(mark.reached.wait(), timeout_seconds)
+
+
+def offset_from_cursor(
+    consumer: Any,
+    decided_up_to: Callable[[Any], int | None],
+    fallback: Callable[[Any], int | None],
+) -> Callable[[Any], int | None]:
+    """The offset to commit for a partition: the agent's own cursor, when it has one.
+
+    Faust derives the offset from the records acked and the gaps its fetch loop
+    saw; a seek of the agent's (``streams.continuity``) upsets both, and a hole
+    at the head of the acked records that faust never filled stopped every
+    commit of the partition: its transaction stayed open until the broker
+    aborted it (transaction timeout) and fenced the worker. The cursor is the
+    offset after the last record the agent decided, and the transaction being
+    committed holds those decisions and the cursor itself. Acks below it are
+    dropped as faust drops what it commits.
+    """
+
+    def new_offset_from_cursor(tp: Any) -> int | None:
+        cursor = decided_up_to(tp)
+        if cursor is None:
+            return fallback(tp)
+        acked: list[int] = consumer._acked[tp]
+        index: set[int] = consumer._acked_index[tp]
+        below = [offset for offset in acked if offset < cursor]
+        if below:
+            index.difference_update(below)
+            acked[:] = [offset for offset in acked if offset >= cursor]
+        gaps = consumer._gap.get(tp)
+        if gaps:
+            gaps.chop(0, cursor)
+        return cursor
+
+    return new_offset_from_cursor
 
 
 def offset_past_counted_twice(consumer: Any) -> Callable[[Any], int | None]:

@@ -22,6 +22,7 @@ from streams.eos import (
     continue_run,
     offset_before_held_back,
     offset_below,
+    offset_from_cursor,
     offset_past_counted_twice,
 )
 
@@ -312,3 +313,22 @@ def test_partitions_whose_commit_failed_at_revocation_are_reported() -> None:
     # faust commits nothing for a partition no longer in the assignment.
     _, uncommitted = _revoke(fail=set(), assigned={TP("commands", 2)})
     assert uncommitted == [{1}]
+
+
+def test_the_agents_cursor_commits_past_a_hole_faust_never_filled() -> None:
+    tp = PARTITIONS[0]
+    consumer = _faust_consumer(committed=77)
+    consumer._new_offset = partial(Consumer._new_offset, consumer)
+    # 77-79 were handed over, dropped by faust's read offset after a seek back,
+    # and decided once handed over again; faust saw only the later acks.
+    for offset in (80, 81, 85):
+        consumer._acked[tp].append(offset)
+        consumer._acked_index[tp].add(offset)
+    assert Consumer._new_offset(consumer, tp) is None, "faust commits nothing"
+
+    new_offset = offset_from_cursor(consumer, lambda tp: 82, consumer._new_offset)
+
+    assert new_offset(tp) == 82, "the agent decided everything below 82"
+    assert consumer._acked[tp] == [85] and consumer._acked_index[tp] == {85}
+    unknown = offset_from_cursor(consumer, lambda tp: None, lambda tp: 78)
+    assert unknown(tp) == 78, "without a verified cursor, faust's offset"
