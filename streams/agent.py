@@ -153,6 +153,7 @@ class InventoryWriter:
         self._held_back_offsets: dict[Any, set[int]] = defaultdict(set)
         self._deliveries: list[Awaitable[Any]] = []
         self.continuity = Continuity()
+        self._stopped = False
         self.finder = CommittedRecordFinder(settings.kafka_bootstrap)
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
@@ -218,9 +219,10 @@ class InventoryWriter:
         """A rebalance revokes partitions: decide nothing until the next restore.
 
         Records handed over meanwhile are held back (faust seeks back to the
-        committed offsets once the next assignment is restored).
+        committed offsets once the next assignment is restored). The inventory
+        and cursors stay until the revocation's commit has read them.
         """
-        self.inventories = None
+        self._stopped = True
         self._restored_generation = None
 
     def drop_local_copies(self, partitions: set[int]) -> None:
@@ -333,7 +335,7 @@ class InventoryWriter:
         self.gate.install()
         started = time.perf_counter()
         async with self.gate.lock:
-            if self.inventories is None:
+            if self._stopped or self.inventories is None:
                 if not self.restored:
                     self._hold_back(batch)
                     return
@@ -341,7 +343,8 @@ class InventoryWriter:
                 # decision, or a record handed over again is decided twice.
                 self.inventories, cursors = read_table(self.table.items())
                 self.continuity.load(cursors, self.inventories)
-            # A revocation may drop self.inventories while this batch runs.
+                self._stopped = False
+            # An assignment may drop self.inventories while this batch runs.
             inventories = self.inventories
             self._deliveries = []
             held: list[faust.EventT] = []

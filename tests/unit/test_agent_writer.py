@@ -357,6 +357,8 @@ def test_nothing_is_decided_from_a_revocation_until_the_next_restore() -> None:
     asyncio.run(writer.process(_batch(partition, 0, show, h1)))
 
     writer.stop_deciding()  # faust revokes; its stream still holds h2
+    tp = SimpleNamespace(topic=writer.commands_topic, partition=partition)
+    assert writer.decided_up_to(tp) == 2, "the revocation's commit reads the cursor"
     late = _batch(partition, 2, h2)
     asyncio.run(writer.process(late))
     assert _decided_ids(producer) == ["create-1", "h1"]
