@@ -49,10 +49,10 @@ from schemas.codec import (
 )
 from streams import metrics
 from streams.continuity import CommittedRecordFinder, Continuity, watch_dropped_records
-from streams.eos import CommitGate, commit_before_revocation
+from streams.eos import NOTHING_DECIDED_YET, CommitGate, commit_before_revocation
 from streams.fencing import FenceWatch
 from streams.rebalance import watch_rebalances
-from streams.recovery import fix_recovery
+from streams.recovery import IncompleteRestore, fix_recovery
 from streams.transactional import send_in_transaction
 
 logger = logging.getLogger(__name__)
@@ -154,6 +154,7 @@ class InventoryWriter:
         self._deliveries: list[Awaitable[Any]] = []
         self.continuity = Continuity()
         self._stopped = False
+        self._stopping = False
         self.finder = CommittedRecordFinder(settings.kafka_bootstrap)
         self.commands_topic = commands_topic(settings)
         self.events_topic = events_topic(settings)
@@ -225,6 +226,24 @@ class InventoryWriter:
         self._stopped = True
         self._restored_generation = None
 
+    def _stop_on_incomplete_restore(self, partition: int, problem: str) -> None:
+        """Stop the worker: its supervisor starts one that restores afresh.
+
+        Deciding from a table that lacks committed entries would decide again
+        what the log holds (a restarted worker once restored nothing for three
+        partitions and, sent back to their first records, sold seats twice).
+        """
+        metrics.INCOMPLETE_RESTORES.inc()
+        logger.error(
+            "restored table lacks committed decisions: stopping the worker",
+            extra={"partition": partition, "problem": problem},
+        )
+        if not self._stopping:
+            self._stopping = True
+            asyncio.ensure_future(
+                self.app.crash(IncompleteRestore(f"partition {partition}: {problem}"))
+            )
+
     def drop_local_copies(self, partitions: set[int]) -> None:
         """Forget the local table of partitions whose last decisions may have aborted.
 
@@ -287,11 +306,18 @@ class InventoryWriter:
         return min(offsets) if offsets else None
 
     def decided_up_to(self, tp: Any) -> int | None:
-        """The offset after the last command record decided in ``tp``, once the
-        partition's position is verified in this assignment (else None)."""
-        if self.inventories is None or tp.topic != self.commands_topic:
+        """The offset after the last command record decided in ``tp``: the
+        offset to commit (``streams.eos.offset_from_cursor``).
+
+        Nothing is decided at or past the table's cursor until the partition's
+        position is verified, so the cursor is the offset either way; before
+        the table is loaded, nothing is committed.
+        """
+        if tp.topic != self.commands_topic:
             return None
-        return self.continuity.verified_next_offset(tp.partition)
+        if self.inventories is None:
+            return NOTHING_DECIDED_YET
+        return self.continuity.next_offset(tp.partition)
 
     def _hold_back(
         self, batch: Sequence[faust.EventT], before_restore: bool = True
@@ -383,6 +409,16 @@ class InventoryWriter:
         are held back, and the partition is sought back to the missing one.
         """
         offsets = [event.message.offset for event in records]
+        if self.continuity.needs_start_check(partition):
+            committed = await self.finder.committed_offset(
+                self.commands_topic, partition, self.app.conf.id
+            )
+            problem = self.continuity.check_start(partition, committed)
+            if problem is not None:
+                self._stop_on_incomplete_restore(partition, problem)
+                self._hold_back(records, before_restore=False)
+                held.extend(records)
+                return []
         now = time.monotonic()
         admission = self.continuity.admit(partition, offsets, now)
         first: int | None = None

@@ -81,6 +81,8 @@ class PartitionCursor:
     expect: int | None = None
     """The offset the next record must have, once known."""
     sought_at: float | None = None
+    start_checked: bool = False
+    """Whether the table's cursor was compared with the group's committed offset."""
 
 
 class Continuity:
@@ -98,8 +100,9 @@ class Continuity:
         """Start deciding an assignment from the restored table's cursors.
 
         A partition with state but no cursor was written before cursors were
-        kept: its position is trusted. One with neither decided nothing yet:
-        its records are checked from offset 0. Drops noted since the
+        kept: its position is trusted. One with neither decided nothing yet
+        (``check_start`` tells an incomplete restore apart): its records are
+        checked from offset 0. Drops noted since the
         assignment began (faust clears its queues after the restore) stay
         expected.
         """
@@ -110,7 +113,9 @@ class Continuity:
             for partition, next_offset in cursors.items()
         }
         for partition in with_state - set(cursors):
-            self.cursors[partition] = PartitionCursor(None, verified=True)
+            self.cursors[partition] = PartitionCursor(
+                None, verified=True, start_checked=True
+            )
         self.dropped(pending)
 
     def _cursor(self, partition: int) -> PartitionCursor:
@@ -123,13 +128,31 @@ class Continuity:
         """The offset after the last record decided in ``partition``, if known."""
         return self._cursor(partition).next_offset
 
-    def verified_next_offset(self, partition: int) -> int | None:
-        """The offset after the last record decided, if the partition's position
-        was verified in this assignment: everything below it was decided."""
-        cursor = self.cursors.get(partition)
-        if cursor is None or not cursor.verified:
-            return None
-        return cursor.next_offset
+    def needs_start_check(self, partition: int) -> bool:
+        """Whether the partition's cursor awaits its comparison with the group's
+        committed offset (once per assignment, before anything is decided)."""
+        return not self._cursor(partition).start_checked
+
+    def check_start(self, partition: int, committed: int | None) -> str | None:
+        """Compare the restored cursor with the group's committed offset.
+
+        The agent commits a partition's offset in the transaction that writes
+        its cursor, with the cursor as the offset, so a complete table's cursor
+        is at or past the committed offset. One behind it (or missing while the
+        group committed past offset 0) means the restore missed committed
+        entries: deciding on would decide again what the log already holds.
+        Returns what is wrong, or None.
+        """
+        cursor = self._cursor(partition)
+        cursor.start_checked = True
+        if committed is None or committed <= 0 or cursor.next_offset is None:
+            return None  # nothing committed, or a table from before cursors
+        if cursor.next_offset < committed:
+            return (
+                f"the restored table's cursor ({cursor.next_offset}) is behind the "
+                f"offset committed with it ({committed})"
+            )
+        return None
 
     def admit(self, partition: int, offsets: Sequence[int], now: float) -> Admission:
         """Sort a partition's records (in log order) into decide, skip and hold.
@@ -203,6 +226,7 @@ class CommittedRecordFinder:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self._consumer: Consumer | None = None
+        self._group_consumers: dict[str, Consumer] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="cursor-check")
 
     async def first_committed(
@@ -233,11 +257,40 @@ class CommittedRecordFinder:
         finally:
             consumer.unassign()
 
+    async def committed_offset(
+        self, topic: str, partition: int, group: str
+    ) -> int | None:
+        """The offset ``group`` committed for the partition; None if none."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self._committed_offset, topic, partition, group
+        )
+
+    def _committed_offset(self, topic: str, partition: int, group: str) -> int | None:
+        consumer = self._group_consumers.get(group)
+        if consumer is None:
+            # Never subscribes nor commits: it only reads the group's offsets.
+            consumer = self._group_consumers[group] = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                }
+            )
+        found = consumer.committed(
+            [TopicPartition(topic, partition)], timeout=CHECK_TIMEOUT_SECONDS
+        )
+        offset: int = found[0].offset
+        return offset if offset >= 0 else None
+
     def close(self) -> None:
-        """Close the consumer and its thread."""
-        if self._consumer is not None:
-            self._executor.submit(self._consumer.close).result(10)
-            self._consumer = None
+        """Close the consumers and their thread."""
+        consumers = [c for c in (self._consumer, *self._group_consumers.values()) if c]
+        for consumer in consumers:
+            self._executor.submit(consumer.close).result(10)
+        self._consumer = None
+        self._group_consumers = {}
         self._executor.shutdown(wait=False)
 
 

@@ -219,6 +219,11 @@ async def flush_producer_buffer(
     await asyncio.wait_for(mark.reached.wait(), timeout_seconds)
 
 
+NOTHING_DECIDED_YET = -1
+"""What ``decided_up_to`` answers for a partition whose table is not loaded yet:
+commit nothing (faust's own offset may pass records it dropped)."""
+
+
 def offset_from_cursor(
     consumer: Any,
     decided_up_to: Callable[[Any], int | None],
@@ -233,13 +238,19 @@ def offset_from_cursor(
     aborted it (transaction timeout) and fenced the worker. The cursor is the
     offset after the last record the agent decided, and the transaction being
     committed holds those decisions and the cursor itself. Acks below it are
-    dropped as faust drops what it commits.
+    dropped as faust drops what it commits. Before the table is loaded nothing
+    is committed: faust fills a jump in its fetch offsets as acked, and a jump
+    over dropped records committed them undecided. ``decided_up_to`` answers
+    None for a partition without a cursor (a table from before cursors): then
+    faust's offset is taken.
     """
 
     def new_offset_from_cursor(tp: Any) -> int | None:
         cursor = decided_up_to(tp)
         if cursor is None:
             return fallback(tp)
+        if cursor == NOTHING_DECIDED_YET:
+            return None
         acked: list[int] = consumer._acked[tp]
         index: set[int] = consumer._acked_index[tp]
         below = [offset for offset in acked if offset < cursor]

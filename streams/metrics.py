@@ -107,6 +107,12 @@ LOCAL_COPIES_DROPPED = Counter(
     "may have aborted when the partition was revoked.",
     registry=REGISTRY,
 )
+INCOMPLETE_RESTORES = Counter(
+    "ticketing_agent_incomplete_restores",
+    "Restored tables whose cursor was behind the offset committed with it; the "
+    "worker stops so that a fresh one restores again.",
+    registry=REGISTRY,
+)
 CURSOR_SEEKS = Counter(
     "ticketing_agent_cursor_seeks",
     "Seeks back to a command record missing before those handed over.",

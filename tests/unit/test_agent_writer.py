@@ -75,9 +75,19 @@ class FakeProducer:
 class FakeLog:
     """The command log as the writer's continuity check reads it."""
 
-    def __init__(self, committed: dict[int, list[int]] | None = None) -> None:
+    def __init__(
+        self,
+        committed: dict[int, list[int]] | None = None,
+        group_offsets: dict[int, int] | None = None,
+    ) -> None:
         self.committed = committed or {}
+        self.group_offsets = group_offsets or {}
         self.asked: list[tuple[int, int]] = []
+
+    async def committed_offset(
+        self, topic: str, partition: int, group: str
+    ) -> int | None:
+        return self.group_offsets.get(partition)
 
     async def first_committed(
         self, topic: str, partition: int, start: int
@@ -105,6 +115,11 @@ def _writer(
     async def commit(offsets: Any, start_new_transaction: bool = True) -> bool:
         return True
 
+    crashes: list[BaseException] = []
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
     app = SimpleNamespace(
         producer=producer,
         consumer=FakeConsumer(
@@ -114,6 +129,8 @@ def _writer(
         ),
         assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
         conf=SimpleNamespace(id="agent"),
+        crash=crash,
+        crashes=crashes,
     )
     table = {} if table is None else table
     writer = InventoryWriter(app, settings, table)  # type: ignore[arg-type]
@@ -292,14 +309,14 @@ def test_records_faust_drops_from_its_queue_are_sought_back_and_decided() -> Non
     assert writer.lowest_held_back(("commands", partition)) is None
 
 
-def test_records_whose_decisions_aborted_but_offsets_committed_are_decided() -> None:
+def test_records_past_the_cursor_handed_over_first_are_sought_back() -> None:
     show, (h1, h2, h3), partition = _show_and_holds(3)
     previous_owner, _, changelog = _writer(log=FakeLog({partition: [0, 1, 2, 3]}))
     asyncio.run(previous_owner.process(_batch(partition, 0, show, h1)))
-    # The previous owner's transaction with h2's decision aborted, but the
-    # group's committed offset moved past it: the new owner is handed h3 first.
+    # The group committed offset 2 with the cursor, but faust's position after
+    # the rebalance is past h2 (its queue was cleared): h3 is handed over first.
     writer, producer, _ = _writer(
-        dict(changelog), log=FakeLog({partition: [0, 1, 2, 3]})
+        dict(changelog), log=FakeLog({partition: [0, 1, 2, 3]}, {partition: 2})
     )
     writer.app.consumer_generation_id = 2
     writer.forget_state()
@@ -369,3 +386,30 @@ def test_nothing_is_decided_from_a_revocation_until_the_next_restore() -> None:
     writer.on_tables_restored()
     asyncio.run(writer.process(_batch(partition, 2, h2)))
     assert _decided_ids(producer) == ["create-1", "h1", "h2"]
+
+
+def test_a_table_behind_the_committed_offset_stops_the_worker_deciding_nothing() -> (
+    None
+):
+    show, (h1, h2), partition = _show_and_holds(2)
+    previous_owner, _, _ = _writer(log=FakeLog({partition: [0, 1, 2]}))
+    asyncio.run(previous_owner.process(_batch(partition, 0, show, h1)))
+    # The restore missed the changelog (faust took it as read to its end): the
+    # table is empty while the group committed offset 2 with the cursor.
+    writer, producer, _ = _writer(
+        {}, log=FakeLog({partition: [0, 1, 2]}, {partition: 2})
+    )
+    writer.app.consumer_generation_id = 2
+    writer.forget_state()
+    writer.on_tables_restored()
+
+    async def handed_over_from_the_committed_offset() -> None:
+        await writer.process(_batch(partition, 2, h2))
+        await asyncio.sleep(0)
+
+    asyncio.run(handed_over_from_the_committed_offset())
+
+    assert _decided_ids(producer) == [], "nothing decided from an incomplete table"
+    assert writer.app.consumer.sought == [], "not sent back to decide history again"
+    assert [type(e).__name__ for e in writer.app.crashes] == ["IncompleteRestore"]
+    assert writer.lowest_held_back(("commands", partition)) == 2
