@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _analyst_parsers(commands)
     _partitions_parser(commands)
+    from infra.token_command import add_token_parser
+
+    add_token_parser(commands)
 
     onsale = commands.add_parser("onsale", help="run a real on-sale and report")
     from infra.onsale.plan import add_arguments as add_onsale_arguments
@@ -297,6 +300,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _analyst(args, settings)
     if args.command == "partitions":
         return _partitions(args, settings)
+    if args.command == "token":
+        from infra.token_command import run as token_run
+
+        return token_run(
+            args, f"http://{settings.gateway_host}:{settings.gateway_port}"
+        )
     if args.command == "settings":
         print(f"{'variable':<44} {'in effect':<22} {'default':<22} description")
         for name, value, default, description in settings.describe():
