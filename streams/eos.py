@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Set
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
 from typing import Any
 
 import faust
@@ -118,6 +119,12 @@ class CommitGate:
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, BaseException)]
+        self._note_committed(
+            tp
+            for result, tp_offsets in zip(results, by_transaction.values(), strict=True)
+            if not isinstance(result, BaseException)
+            for tp in tp_offsets
+        )
         self.failed_partitions = {
             tp.partition
             for result, tp_offsets in zip(results, by_transaction.values(), strict=True)
@@ -141,6 +148,21 @@ class CommitGate:
         others = [f for f in failures if f not in fenced]
         if others:
             raise others[0]
+
+    def _note_committed(self, tps: Iterable[Any]) -> None:
+        """Tell faust's stall detector these partitions committed now.
+
+        It reads the time of each partition's last commit from its consumer
+        thread, which only faust's non-transactional commit sets; with
+        exactly-once it logged an error for every partition every few seconds
+        once the worker ran 5 minutes ("Has not committed ... at all since
+        worker start") while commits went on.
+        """
+        thread: Any = getattr(self.app.consumer, "_thread", None)
+        committed_at = getattr(thread, "tp_last_committed_at", None)
+        if committed_at is not None:
+            now = time.monotonic()
+            committed_at.update(dict.fromkeys(tps, now))
 
     def report_acks_past_offsets(self, offsets: Mapping[Any, int]) -> None:
         """Report records a commit decides in its transaction but not in its offsets.

@@ -332,3 +332,15 @@ def test_the_agents_cursor_commits_past_a_hole_faust_never_filled() -> None:
     assert consumer._acked[tp] == [85] and consumer._acked_index[tp] == {85}
     unknown = offset_from_cursor(consumer, lambda tp: None, lambda tp: 78)
     assert unknown(tp) == 78, "without a verified cursor, faust's offset"
+
+
+def test_commits_are_noted_where_fausts_stall_detector_reads_them() -> None:
+    producer = FakeProducer(fail={"agent-1-2": ProducerFenced()})
+    fences: list[BaseException] = []
+    _, consumer, _ = _gate(producer, on_fenced=fences.append)
+    consumer._thread = SimpleNamespace(tp_last_committed_at={})
+
+    asyncio.run(consumer.force_commit())
+
+    noted = consumer._thread.tp_last_committed_at
+    assert sorted(tp.partition for tp in noted) == [0, 1, 3], "not the fenced one"
