@@ -109,6 +109,7 @@ class Router:
         self._thread: threading.Thread | None = None
         self._consumer: Any = None
         self.routes_read = 0
+        self._caught_up = not follow
 
     @classmethod
     def hashed(cls, settings: Settings) -> Router:
@@ -121,9 +122,12 @@ class Router:
 
     def apply(self, records: Iterable[tuple[str, Route]]) -> None:
         """Take routes (read from the topic, or known to the caller)."""
+        # Routes read while catching up at start are history: one line for all.
+        level = logging.INFO if self._caught_up else logging.DEBUG
         for key, route in records:
             if self.table.apply(key, route):
-                logger.info(
+                logger.log(
+                    level,
                     "route changed",
                     extra={
                         "key": key,
@@ -146,6 +150,9 @@ class Router:
                 "routing topic not read to its end at start; hashing until it is",
                 extra={"topic": routing_topic(self.settings)},
             )
+        else:
+            logger.info("routes read", extra={"routes": len(self.table.routes())})
+        self._caught_up = True
         self._thread = threading.Thread(
             target=self._follow_topic, name="router", daemon=True
         )
