@@ -450,7 +450,17 @@ class InventoryWriter:
                     "first_handed_over": admission.hold[0],
                 },
             )
-            await self.app.consumer.seek(records[0].message.tp, admission.seek_to)
+            # In the consumer's own thread and loop (faust's seek_wait): faust's
+            # plain seek calls the aiokafka consumer from this thread, and after
+            # one the fetcher handed nothing more over (a scaling run stalled).
+            try:
+                await self.app.consumer.seek_wait(
+                    {records[0].message.tp: admission.seek_to}
+                )
+            except Exception as exc:
+                # Revoked meanwhile, or the broker slow: the records stay held
+                # back, and the next ones seek again.
+                logger.warning("seek back failed", extra={"error": str(exc)})
         if admission.hold:
             offsets_held = set(admission.hold)
             kept = [e for e in records if e.message.offset in offsets_held]

@@ -101,8 +101,8 @@ class FakeLog:
 class FakeConsumer(SimpleNamespace):
     sought: list[tuple[Any, int]]
 
-    async def seek(self, tp: Any, offset: int) -> None:
-        self.sought.append((tp, offset))
+    async def seek_wait(self, partitions: dict[Any, int]) -> None:
+        self.sought.extend(partitions.items())
 
 
 def _writer(
