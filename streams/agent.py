@@ -233,6 +233,11 @@ class InventoryWriter:
         what the log holds (a restarted worker once restored nothing for three
         partitions and, sent back to their first records, sold seats twice).
         """
+        # TODO(limit): the cause seen is in faust's restore ("Aborted tx until
+        # highwater" takes a changelog partition held by a killed worker's open
+        # transactions as read to its end); the worker stops instead of
+        # deciding, and needs its supervisor. It matters without a supervisor;
+        # then end a restore only once the records up to the end were read.
         metrics.INCOMPLETE_RESTORES.inc()
         logger.error(
             "restored table lacks committed decisions: stopping the worker",
