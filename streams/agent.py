@@ -316,13 +316,18 @@ class InventoryWriter:
 
         Nothing is decided at or past the table's cursor until the partition's
         position is verified, so the cursor is the offset either way; before
-        the table is loaded, nothing is committed.
+        the table is loaded and its cursor checked complete against the
+        group's offset, nothing is committed (a table found incomplete must not
+        move the group's offset back).
         """
         if tp.topic != self.commands_topic:
             return None
         if self.inventories is None:
             return NOTHING_DECIDED_YET
-        return self.continuity.next_offset(tp.partition)
+        if self.continuity.is_legacy(tp.partition):
+            return None  # a table from before cursors: faust's offset
+        offset = self.continuity.commit_offset(tp.partition)
+        return NOTHING_DECIDED_YET if offset is None else offset
 
     def _hold_back(
         self, batch: Sequence[faust.EventT], before_restore: bool = True

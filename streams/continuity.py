@@ -83,6 +83,8 @@ class PartitionCursor:
     sought_at: float | None = None
     start_checked: bool = False
     """Whether the table's cursor was compared with the group's committed offset."""
+    incomplete: bool = False
+    """Whether that comparison found the restored table missing entries."""
 
 
 class Continuity:
@@ -133,6 +135,19 @@ class Continuity:
         committed offset (once per assignment, before anything is decided)."""
         return not self._cursor(partition).start_checked
 
+    def is_legacy(self, partition: int) -> bool:
+        """Whether the partition's table was written before cursors were kept."""
+        cursor = self.cursors.get(partition)
+        return cursor is not None and cursor.next_offset is None
+
+    def commit_offset(self, partition: int) -> int | None:
+        """The offset to commit: the cursor, once checked against the group's
+        offset and found complete; None otherwise (commit nothing)."""
+        cursor = self._cursor(partition)
+        if not cursor.start_checked or cursor.incomplete:
+            return None
+        return cursor.next_offset
+
     def check_start(self, partition: int, committed: int | None) -> str | None:
         """Compare the restored cursor with the group's committed offset.
 
@@ -148,6 +163,7 @@ class Continuity:
         if committed is None or committed <= 0 or cursor.next_offset is None:
             return None  # nothing committed, or a table from before cursors
         if cursor.next_offset < committed:
+            cursor.incomplete = True
             return (
                 f"the restored table's cursor ({cursor.next_offset}) is behind the "
                 f"offset committed with it ({committed})"

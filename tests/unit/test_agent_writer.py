@@ -25,6 +25,7 @@ from schemas.codec import (
     encode_commands,
 )
 from streams.agent import InventoryWriter
+from streams.eos import NOTHING_DECIDED_YET
 
 NOW_MS = 1_800_000_000_000
 
@@ -413,3 +414,5 @@ def test_a_table_behind_the_committed_offset_stops_the_worker_deciding_nothing()
     assert writer.app.consumer.sought == [], "not sent back to decide history again"
     assert [type(e).__name__ for e in writer.app.crashes] == ["IncompleteRestore"]
     assert writer.lowest_held_back(("commands", partition)) == 2
+    tp = SimpleNamespace(topic=writer.commands_topic, partition=partition)
+    assert writer.decided_up_to(tp) == NOTHING_DECIDED_YET, "the group's offset stays"
