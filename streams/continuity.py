@@ -20,6 +20,12 @@ position, only the log:
   everything after it until it arrives.
 - When faust clears queued records, the lowest one dropped per partition is
   noted; the next record at or past it must be it, or the agent seeks back.
+- The offset committed is the cursor (``streams.eos.offset_from_cursor``), in
+  the transaction that writes it, so a complete table's cursor is never behind
+  the group's committed offset. Before deciding anything of a partition in an
+  assignment the agent compares the two: a cursor behind means the restore
+  missed committed entries, and the worker stops rather than decide again what
+  the log holds. Until that check has passed nothing is committed.
 
 ``Continuity`` is the bookkeeping (no I/O); ``CommittedRecordFinder`` asks the log;
 ``watch_dropped_records`` reports what faust's queue clearing drops.
