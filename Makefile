@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 onsale: $(STAMP)
-	$(BIN)/ticketing onsale
+	$(BIN)/ticketing onsale $(ONSALE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
