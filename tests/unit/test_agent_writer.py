@@ -192,19 +192,7 @@ def _batch(partition: int, first_offset: int, *commands: Any) -> list[FakeEvent]
 
 
 def test_a_record_handed_over_mid_restore_and_again_is_decided_once() -> None:
-    show = CreateShow(
-        "create-1",
-        NOW_MS,
-        "show-1",
-        3600,
-        4,
-        (SectionSpec("ga", SectionKind.GENERAL_ADMISSION, capacity=10),),
-    )
-    first, second = (
-        PlaceHold(f"h{n}", NOW_MS + n, "show-1", "ga", f"b{n}", quantity=1)
-        for n in (1, 2)
-    )
-    partition = partition_for(section_key("show-1", "ga"), 8)
+    show, (first, second), partition = _show_and_holds(2)
     previous_owner, _, changelog = _writer()
     asyncio.run(previous_owner.process(_batch(partition, 0, show, first)))
     restoring: dict[bytes, bytes] = {}
