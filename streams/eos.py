@@ -119,18 +119,14 @@ class CommitGate:
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, BaseException)]
-        self._note_committed(
-            tp
-            for result, tp_offsets in zip(results, by_transaction.values(), strict=True)
-            if not isinstance(result, BaseException)
-            for tp in tp_offsets
-        )
-        self.failed_partitions = {
-            tp.partition
-            for result, tp_offsets in zip(results, by_transaction.values(), strict=True)
-            if isinstance(result, BaseException)
-            for tp in tp_offsets
-        }
+        committed: list[Any] = []
+        failed: list[Any] = []
+        for result, tp_offsets in zip(results, by_transaction.values(), strict=True):
+            (failed if isinstance(result, BaseException) else committed).extend(
+                tp_offsets
+            )
+        self._note_committed(committed)
+        self.failed_partitions = {tp.partition for tp in failed}
         # A producer fenced earlier (its batch failed on a send) is no longer in
         # a transaction: its commit fails with IllegalOperation, the same fence.
         fenced = [
