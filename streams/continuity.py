@@ -66,7 +66,7 @@ class Admission:
     """What to do with one partition's records of a batch."""
 
     decide: list[int] = dataclasses.field(default_factory=list)
-    skip: list[int] = dataclasses.field(default_factory=list)
+    """Records to decide now; those below the cursor (decided) are in no list."""
     hold: list[int] = dataclasses.field(default_factory=list)
     check_from: int | None = None
     """Ask the log for the first committed record at or after this offset."""
@@ -177,7 +177,7 @@ class Continuity:
         return None
 
     def admit(self, partition: int, offsets: Sequence[int], now: float) -> Admission:
-        """Sort a partition's records (in log order) into decide, skip and hold.
+        """Sort a partition's records (in log order): decide, hold, or skip.
 
         Records admitted for deciding move the cursor: the caller decides them in
         this batch or the worker stops (its transaction then aborts).
@@ -186,8 +186,7 @@ class Continuity:
         admission = Admission()
         for position, offset in enumerate(offsets):
             if cursor.next_offset is not None and offset < cursor.next_offset:
-                admission.skip.append(offset)
-                continue
+                continue  # decided before
             if not cursor.verified:
                 if cursor.next_offset is not None and offset > cursor.next_offset:
                     admission.check_from = cursor.next_offset
